@@ -262,9 +262,9 @@ class FYCUNetMotionModel(UNetMotionModel):
         structural = {k: v for k, v in fyc_config.items() if k != "first_frame_layout"}
         if any(model.config[k] != v for k, v in structural.items()):
             # The parent builds with default MA settings; rebuild the MA blocks with the requested ones.
-            config = {**model.config, **structural}
+            config = {k: v for k, v in model.config.items() if not k.startswith("_")} | structural
             rebuilt = cls.from_config(config).to(model.dtype)
-            rebuilt.load_state_dict(model.state_dict(), strict=False)
+            rebuilt.load_state_dict({k: v for k, v in model.state_dict().items() if not any(p in k for p in MA_KEYS)}, strict=False)
             model = rebuilt
         if "first_frame_layout" in fyc_config:
             layout = fyc_config["first_frame_layout"]
