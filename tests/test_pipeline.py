@@ -1,0 +1,164 @@
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import DPMSolverMultistepScheduler
+
+from fyc import FollowYourClickPipeline, Region
+from tiny import make_tiny_pipeline
+
+H0, W0 = 48, 80  # a 5:3 input; the tiny model's native short side is 64 px, multiple 8
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return make_tiny_pipeline()
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.RandomState(0)
+    return (rng.rand(H0, W0, 3) * 255).astype(np.uint8)
+
+
+def box(y0, y1, x0, x1, shape=(H0, W0)):
+    mask = np.zeros(shape, bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def run(pipe, image, regions=None, **kwargs):
+    kwargs = {"num_frames": 4, "num_inference_steps": 2, "output_type": "np", "generator": torch.Generator().manual_seed(0), **kwargs}
+    return pipe(image, regions or [Region(box(10, 30, 20, 50), "sway")], **kwargs).frames
+
+
+def test_output_types_follow_animatediff_convention(pipe, image):
+    h, w = pipe.default_size(PIL.Image.fromarray(image))
+    frames = run(pipe, image)
+    assert frames.shape == (1, 4, h, w, 3) and frames.dtype == np.float32
+    assert 0 <= frames.min() and frames.max() <= 1
+    pt = run(pipe, image, output_type="pt")
+    assert pt.shape == (1, 4, 3, h, w)
+    pil = run(pipe, image, output_type="pil")
+    assert len(pil) == 1 and len(pil[0]) == 4 and pil[0][0].size == (w, h)
+    latent = run(pipe, image, output_type="latent")
+    assert latent.shape == (1, 4, 4, h // 4, w // 4)
+
+
+def test_aspect_ratio_kept_and_sizes_rounded(pipe):
+    for w0, h0 in [(80, 48), (48, 80), (100, 100), (640, 427), (37, 201)]:
+        h, w = pipe.default_size(PIL.Image.new("RGB", (w0, h0)))
+        assert h % pipe.size_multiple == 0 and w % pipe.size_multiple == 0
+        assert min(h, w) == pytest.approx(64, abs=pipe.size_multiple / 2)
+        assert w / h == pytest.approx(w0 / h0, rel=0.12)
+    frames = run(pipe, np.zeros((80, 48, 3), np.uint8), [Region(box(10, 40, 10, 30, (80, 48)), "sway")])
+    assert frames.shape[2:4] == pipe.default_size(PIL.Image.new("RGB", (48, 80)))
+
+
+def test_several_regions(pipe, image):
+    regions = [Region(box(5, 25, 5, 30), "move left"), Region(box(20, 45, 40, 75), "shake"), Region(box(0, 10, 0, 80), "sway")]
+    frames = run(pipe, image, regions)
+    assert frames.shape[:2] == (1, 4) and np.isfinite(frames).all()
+    # the prompt of each region matters
+    other = run(pipe, image, [regions[0], Region(regions[1].mask, "spin"), regions[2]])
+    assert np.abs(frames - other).max() > 1e-4
+
+
+def test_seeded_generation_is_deterministic(pipe, image):
+    a = run(pipe, image, generator=torch.Generator().manual_seed(3))
+    b = run(pipe, image, generator=torch.Generator().manual_seed(3))
+    c = run(pipe, image, generator=torch.Generator().manual_seed(4))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-4
+
+
+def test_ofm_and_prompt_reach_the_model(pipe, image):
+    base = run(pipe, image, ofm=2.0)
+    assert np.abs(base - run(pipe, image, ofm=12.0)).max() > 1e-4
+    assert np.abs(base - run(pipe, image, [Region(box(10, 30, 20, 50), "spin")], ofm=2.0)).max() > 1e-4
+
+
+def test_frame_zero_is_the_input_up_to_vae_reconstruction(pipe, image):
+    frames = run(pipe, image, output_type="pt")
+    h, w = frames.shape[-2:]
+    pixels = pipe.video_processor.preprocess(PIL.Image.fromarray(image), height=h, width=w)
+    with torch.no_grad():
+        reconstruction = pipe.vae.decode(pipe.encode_first_frame(pixels) / pipe.vae.config.scaling_factor).sample
+    expected = (reconstruction / 2 + 0.5).clamp(0, 1)
+    torch.testing.assert_close(frames[0, 0], expected[0], atol=1e-5, rtol=0)
+    assert (frames[0, 1] - frames[0, 0]).abs().max() > 1e-3  # later frames are generated
+
+
+@pytest.mark.parametrize("layout", ["repeat", "first"])
+def test_first_frame_layouts_run(layout, image):
+    pipe = make_tiny_pipeline(first_frame_layout=layout)
+    assert pipe.unet.config.first_frame_layout == layout
+    assert run(pipe, image).shape[1] == 4
+
+
+def test_bad_arguments_raise_clear_errors(pipe, image):
+    mask = box(10, 30, 20, 50)
+    cases = [
+        (dict(regions=[]), "at least one Region"),
+        (dict(regions=[Region(np.ones((10, 10), bool), "sway")]), "input image's size"),
+        (dict(regions=[Region(np.zeros((H0, W0), bool), "sway")]), "empty"),
+        (dict(regions=[Region(mask, "sway")], ofm=-1.0), "ofm"),
+        (dict(regions=[Region(mask, "sway")], ofm=float("nan")), "ofm"),
+        (dict(regions=[Region(mask, "sway")], num_frames=33), "motion module's limit"),
+        (dict(regions=[Region(mask, "sway")], height=30), "multiple of 8"),
+        (dict(regions=[Region(mask, "sway")], output_type="gif"), "output_type"),
+        (dict(regions=["sway"]), "fyc.Region"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            pipe(image, num_inference_steps=1, **kwargs)
+
+
+def test_scheduler_is_swappable(pipe, image):
+    original = pipe.scheduler
+    try:
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(original.config)
+        frames = run(pipe, image, num_inference_steps=3)
+        assert np.isfinite(frames).all()
+    finally:
+        pipe.scheduler = original
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    assert pipe.scheduler.config.rescale_betas_zero_snr
+
+
+def test_callback_can_interrupt_and_sees_latents(pipe, image):
+    seen = []
+
+    def stop_after_first(p, step, timestep, kwargs):
+        seen.append((step, kwargs["latents"].shape))
+        p._interrupt = True
+        return {}
+
+    run(pipe, image, num_inference_steps=4, callback_on_step_end=stop_after_first)
+    assert len(seen) == 1 and seen[0][1][1:3] == (4, 4)
+    assert pipe.num_timesteps == 4
+
+
+def test_saved_pipeline_round_trip_gives_identical_video(pipe, image, tmp_path):
+    from fyc.models import FYCUNetMotionModel
+
+    pipe.save_pretrained(tmp_path)
+    loaded = FollowYourClickPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert isinstance(loaded.unet, FYCUNetMotionModel)
+    assert type(loaded.scheduler) is type(pipe.scheduler)
+    np.testing.assert_array_equal(run(pipe, image), run(loaded, image))
+
+
+def test_gpu_memory_options_work_on_cpu(image):
+    pipe = make_tiny_pipeline()
+    reference = run(pipe, image)
+    pipe.vae.enable_slicing()
+    np.testing.assert_allclose(run(pipe, image, decode_chunk_size=1), reference, atol=1e-5)
+    pipe.vae.enable_tiling()
+    assert run(pipe, image).shape == reference.shape
+    pipe.vae.disable_tiling()
+    half = make_tiny_pipeline().to(torch.bfloat16)
+    frames = run(half, image)
+    assert np.isfinite(frames).all() and np.abs(frames - reference).mean() < 0.1
+    assert FollowYourClickPipeline.model_cpu_offload_seq.split("->")[0] == "text_encoder"
