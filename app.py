@@ -1,0 +1,214 @@
+"""Follow-Your-Click: the click-to-animate web app (Gradio). Layout and event wiring only; the logic lives
+in `fyc.ui` and the models in `fyc`.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--weights DIR] [--sam-checkpoint PATH]
+
+API (gradio_client):
+
+    from gradio_client import Client, handle_file
+    client = Client("http://127.0.0.1:7860/")
+    mp4, gif, info = client.predict(handle_file("cat.jpg"), '[{"points": [[235, 125, 1]], "prompt": "shake head"}]',
+                                    4.0, 0, api_name="/animate")
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import gradio as gr
+
+from fyc.ui.engine import GENERATION_CONCURRENCY, Engine
+from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents
+from fyc.ui.examples import EXAMPLES_DIR, load_examples
+from fyc.ui.requests import OFM_DEFAULT, OFM_HELP, OFM_MAX, OFM_MIN, SEED_MAX
+from fyc.ui.session import Session
+
+MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they reach the app
+QUEUE_SIZE = 32  # visitors waiting beyond this are told the queue is full
+CACHE_EXPIRY = (600, 3600)  # every 10 min, delete Gradio's cached uploads/outputs older than 1 h
+
+INTRO = (
+    "# Follow-Your-Click\n"
+    "Upload a photo, **click** what should move, give it a short **motion prompt**, pick a **strength**, "
+    "and **Generate**: only the clicked objects move."
+)
+CSS = """
+#status-line p { font-size: 0.9em; opacity: 0.85; margin: 0; }
+#hint p { margin: 0.25em 0; }
+"""
+
+
+def gpu_decorator():
+    """`spaces.GPU` on a Hugging Face ZeroGPU Space (the `spaces` package is installed there), else None."""
+    try:
+        import spaces
+    except ImportError:
+        return None
+    return spaces.GPU(duration=120)
+
+
+def fetch_weights_if_online() -> None:
+    """On a hosted Space, fetch the weights at start-up (best effort: offline, the demo model is used)."""
+    if not os.environ.get("SPACE_ID"):
+        return
+    try:
+        from fyc.__main__ import main as fyc_main
+
+        fyc_main(["download", "demo"])
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a failed download must not stop the app
+        print(f"Could not fetch weights at start-up ({error}); using what is under weights/.", file=sys.stderr)
+
+
+def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXAMPLES_DIR) -> gr.Blocks:
+    """The Blocks app around `engine` (models) and `events` (the functions wired below)."""
+    events = events or AppEvents(engine)
+    defaults = engine.defaults()
+    examples = load_examples(examples_dir)
+    segment = dict(concurrency_id="segment", concurrency_limit=1)  # one segmenter, one image embedding at a time
+    local = dict(concurrency_limit=None, show_progress="hidden")  # session-only edits: never wait
+
+    with gr.Blocks(title="Follow-Your-Click", fill_width=True, delete_cache=CACHE_EXPIRY) as demo:
+        session = gr.State(Session())
+        gr.Markdown(INTRO)
+        gr.Markdown(engine.status_line(), elem_id="status-line")
+
+        with gr.Sidebar(position="right", width=360, open=True):
+            prompt = gr.Textbox(label="Motion prompt for object 1", placeholder="sway, blink, shake head, move up…",
+                                max_lines=1, elem_id="prompt")
+            ofm = gr.Slider(OFM_MIN, OFM_MAX, value=OFM_DEFAULT, step=0.5, label="Motion strength (OFM)", info=OFM_HELP,
+                            elem_id="ofm")
+            keep_background = gr.Checkbox(True, label="Keep background still",
+                                          info="Paste the original image outside the clicked objects (plus a small "
+                                               "margin). Off: the model's raw output.")
+            with gr.Row():
+                generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
+                cancel = gr.Button("Cancel", variant="secondary", elem_id="cancel", scale=1)
+            with gr.Accordion("Sampling", open=True):
+                seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="seed")
+                steps = gr.Slider(1, MAX_STEPS, value=defaults.num_inference_steps, step=1, label="Denoising steps",
+                                  elem_id="steps")
+                frames = gr.Slider(2, defaults.max_frames, value=defaults.num_frames, step=1, label="Frames",
+                                   elem_id="frames")
+                fps = gr.Slider(1, MAX_FPS, value=defaults.fps, step=1, label="Frames per second", elem_id="fps")
+            with gr.Accordion("Regions as JSON (the /animate API's format)", open=False):
+                regions_json = gr.Textbox(value="[]", lines=6, max_lines=20, show_label=False, elem_id="regions-json",
+                                          info="Points are [x, y, label] in the uploaded image's pixels; label 1 = "
+                                               "include, 0 = exclude. Edit or paste, then Apply.")
+                apply_json = gr.Button("Apply JSON", size="sm")
+
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=360):
+                image = gr.Image(label="Input — click what should move", type="numpy", sources=["upload", "clipboard"],
+                                 format="jpeg", height=460, buttons=["fullscreen"], elem_id="input-image")
+                with gr.Row():
+                    mode = gr.Radio(list(CLICK_MODES), value=CLICK_MODES[0], label="Clicks add or remove",
+                                    elem_id="click-mode", scale=2)
+                    objects = gr.Radio(choices=[("1 · (no prompt yet)", 0)], value=0, label="Objects",
+                                       elem_id="objects", scale=3)
+                with gr.Row():
+                    add_object = gr.Button("+ Add object", size="sm", elem_id="add-object")
+                    undo = gr.Button("↶ Undo point", size="sm", elem_id="undo")
+                    clear_object = gr.Button("Clear object", size="sm", elem_id="clear-object")
+                    clear_all = gr.Button("Clear all", size="sm", elem_id="clear-all")
+                hint = gr.Markdown("Upload an image or pick an example below.", elem_id="hint")
+            with gr.Column(scale=1, min_width=360):
+                video = gr.Video(label="Animation", autoplay=True, loop=True, interactive=False, height=460,
+                                 elem_id="output-video")
+                with gr.Row():
+                    mp4_file = gr.DownloadButton("Download MP4", size="sm", elem_id="download-mp4", visible=False)
+                    gif_file = gr.DownloadButton("Download GIF", size="sm", elem_id="download-gif", visible=False)
+
+        edit_outputs = [session, image, objects, prompt, regions_json, hint]
+        if examples:
+            gallery = gr.Examples(
+                examples=[[str(ex.image), ex.regions_json, ex.ofm, ex.seed] for ex in examples],
+                inputs=[image, regions_json, ofm, seed],
+                visible_columns=[0],
+                label="Examples (clicks, prompts and strength included)",
+                cache_examples=False,
+            )
+            gallery.load_input_event.then(events.load_example, [image, regions_json, session], edit_outputs,
+                                          api_visibility="private", show_progress_on=[hint], **segment)
+
+        # Hidden inputs/outputs of the /animate API (gradio_client), sharing the models and their queue.
+        with gr.Group(visible=False):
+            api_image = gr.File(label="image_file", type="filepath")
+            api_regions = gr.Textbox(label="regions_json")
+            api_ofm = gr.Number(OFM_DEFAULT, label="ofm")
+            api_seed = gr.Number(0, label="seed")
+            api_steps = gr.Number(defaults.num_inference_steps, label="num_inference_steps")
+            api_frames = gr.Number(defaults.num_frames, label="num_frames")
+            api_fps = gr.Number(defaults.fps, label="fps")
+            api_keep = gr.Checkbox(True, label="keep_background")
+            api_mp4 = gr.File(label="mp4")
+            api_gif = gr.File(label="gif")
+            api_info = gr.JSON(label="info")
+            api_trigger = gr.Button("animate")
+
+        # ---- wiring ----
+        image.upload(events.upload, [image, session], edit_outputs, **local).then(
+            events.embed, [session], [hint], show_progress_on=[hint], **segment)
+        image.clear(events.clear_image, [session], edit_outputs, **local)
+        image.select(events.click, [session, mode], edit_outputs, show_progress="minimal", **segment)
+        undo.click(events.undo, [session], edit_outputs, show_progress="hidden", **segment)
+        clear_object.click(events.clear_object, [session], edit_outputs, **local)
+        clear_all.click(events.clear_all, [session], edit_outputs, **local)
+        add_object.click(events.add_object, [session], edit_outputs, **local)
+        objects.input(events.select_object, [session, objects], edit_outputs, **local)
+        prompt.input(events.set_prompt, [session, prompt], [session, objects, regions_json], trigger_mode="always_last",
+                     **local)
+        apply_json.click(events.apply_regions, [session, regions_json], edit_outputs, **segment)
+
+        run = generate.click(
+            events.generate, [session, ofm, seed, steps, frames, fps, keep_background], [video, mp4_file, gif_file, hint],
+            concurrency_id="generate", concurrency_limit=GENERATION_CONCURRENCY, show_progress_on=[video],
+            api_visibility="private",
+        )
+        cancel.click(events.cancel, None, [hint], cancels=[run], queue=False)
+        api_trigger.click(
+            events.api_animate,
+            [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep],
+            [api_mp4, api_gif, api_info],
+            api_name="animate", concurrency_id="generate", concurrency_limit=GENERATION_CONCURRENCY,
+        )
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=GENERATION_CONCURRENCY)
+    return demo
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="interface to listen on (0.0.0.0 for the local network; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also serve on a temporary public gradio.live link")
+    parser.add_argument("--weights", default=None,
+                        help="a saved pipeline folder (default: $FYC_WEIGHTS, else the best weights under weights/)")
+    parser.add_argument("--sam-checkpoint", default=None, help="a SAM .pth (default: $FYC_SAM_CHECKPOINT or weights/)")
+    parser.add_argument("--segmenter", choices=["sam", "classical"], default=None,
+                        help="force a click segmenter (default: SAM when its weights exist)")
+    parser.add_argument("--max-file-size", default=MAX_UPLOAD, help=f"upload size cap (default {MAX_UPLOAD})")
+    return parser
+
+
+def launch(demo: gr.Blocks, args, **kwargs):
+    """Start the server for `demo` with the command-line `args` (extra `kwargs` go to `Blocks.launch`)."""
+    return demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
+        css=CSS, footer_links=["api", "gradio"], **kwargs,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    fetch_weights_if_online()
+    engine = Engine(weights=args.weights, sam_checkpoint=args.sam_checkpoint, segmenter=args.segmenter,
+                    gpu=gpu_decorator()).load()
+    print(f"Follow-Your-Click: {engine.status_line()}", flush=True)
+    launch(build_demo(engine), args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""The models one app process shares between all visitors: the click segmenter and the animation pipeline.
+
+Both are loaded once (at start-up, so the status line can say what is in use) and guarded by locks:
+a diffusers pipeline keeps per-call state on the instance (`_guidance_scale`, `_interrupt`,
+`_num_timesteps`), and a segmenter holds the embedding of the image it last saw, so neither may run two
+calls at once. The app's queue already serialises generation (`GENERATION_CONCURRENCY`); the locks make
+direct calls (tests, several endpoints sharing the models) safe too.
+
+Cancelling: each run gets a `threading.Event`; the pipeline's step callback sets `pipe._interrupt` as soon
+as it is set, so a cancelled run stops within one denoising step instead of finishing in the background.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from fyc.region import Region
+
+# One pipeline instance per process, and diffusers pipelines are not re-entrant: one run at a time.
+# (A bigger GPU is better used by running more app replicas than by sharing one pipeline.)
+GENERATION_CONCURRENCY = 1
+WEIGHTS_ENV = "FYC_WEIGHTS"  # a saved pipeline folder to use instead of the best one under weights/
+SAM_ENV = "FYC_SAM_CHECKPOINT"  # a SAM .pth to use instead of the one `fyc.segment` finds
+
+
+class ModelUnavailable(RuntimeError):
+    """The animation model could not be loaded; the message says how to get it."""
+
+
+@dataclass
+class GenerationDefaults:
+    """Slider defaults and limits that depend on the loaded model."""
+
+    num_frames: int = 16
+    max_frames: int = 32
+    num_inference_steps: int = 25
+    fps: int = 8
+    guidance_scale: float = 7.5
+
+
+class Engine:
+    """Loads and serves the segmenter and the pipeline.
+
+    Args:
+        weights: a saved pipeline folder; None → `$FYC_WEIGHTS`, else `fyc.load_pipeline()`'s default.
+        sam_checkpoint: a SAM checkpoint; None → `$FYC_SAM_CHECKPOINT`, else what `fyc.segment` finds.
+        segmenter: "sam", "classical" or None (best available), passed to `ClickSegmenter.load(prefer=...)`.
+        device: "cuda", "cpu" or None (CUDA when available).
+        gpu: decorator applied to the function that runs the pipeline (e.g. `spaces.GPU` on a ZeroGPU
+            Space); None runs it as is.
+    """
+
+    def __init__(self, weights=None, sam_checkpoint=None, segmenter: str | None = None, device: str | None = None,
+                 gpu: Callable | None = None):
+        self.weights = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
+        self.sam_checkpoint = sam_checkpoint if sam_checkpoint is not None else os.environ.get(SAM_ENV) or None
+        self.segmenter_preference = segmenter
+        self.device = device
+        self._pipe = None
+        self._pipe_error: str | None = None
+        self._segmenter = None
+        self._pipe_lock = threading.Lock()
+        self._segment_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._run = gpu(self._run_pipeline) if gpu is not None else self._run_pipeline
+
+    # ---- loading -----------------------------------------------------------------------------------
+
+    def load(self) -> "Engine":
+        """Load both models now (the app does this before serving); a missing pipeline is remembered, not
+        raised, so the app can still start and say how to get weights."""
+        self.segmenter  # noqa: B018 - loads it
+        try:
+            self.pipeline  # noqa: B018
+        except ModelUnavailable:
+            pass
+        return self
+
+    @property
+    def segmenter(self):
+        """The click segmenter (`fyc.segment.ClickSegmenter`): SAM when weights exist, else classical."""
+        if self._segmenter is None:
+            with self._load_lock:
+                if self._segmenter is None:
+                    from fyc.segment import ClickSegmenter
+
+                    self._segmenter = ClickSegmenter.load(checkpoint=self.sam_checkpoint, prefer=self.segmenter_preference)
+        return self._segmenter
+
+    @property
+    def pipeline(self):
+        """The animation pipeline; raises `ModelUnavailable` (with the fix in its message) if it cannot load."""
+        if self._pipe is None:
+            with self._load_lock:
+                if self._pipe is None and self._pipe_error is None:
+                    self._pipe, self._pipe_error = _load_pipeline(self.weights, self.device)
+        if self._pipe is None:
+            raise ModelUnavailable(self._pipe_error)
+        return self._pipe
+
+    def set_segmenter(self, segmenter) -> None:
+        """Use an already built segmenter (tests, notebooks)."""
+        with self._load_lock:
+            self._segmenter = segmenter
+
+    def set_pipeline(self, pipe) -> None:
+        """Use an already built pipeline (tests, notebooks)."""
+        with self._load_lock:
+            self._pipe, self._pipe_error = pipe, None
+
+    @property
+    def has_pipeline(self) -> bool:
+        try:
+            self.pipeline  # noqa: B018
+        except ModelUnavailable:
+            return False
+        return True
+
+    def defaults(self) -> GenerationDefaults:
+        """Slider defaults for the loaded model (frames capped by its motion module)."""
+        defaults = GenerationDefaults()
+        if self.has_pipeline:
+            limit = int(getattr(self._pipe.unet.config, "motion_max_seq_length", defaults.max_frames))
+            defaults.max_frames = limit
+            defaults.num_frames = min(defaults.num_frames, limit)
+        return defaults
+
+    # ---- status ------------------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        """One line for the top of the page: which weights and segmenter are in use, and how to do better."""
+        if self.has_pipeline:
+            model = _describe(self._pipe)
+        else:
+            model = f"no animation model ({self._pipe_error})"
+        backend = str(getattr(self.segmenter, "backend", "classical"))
+        if backend.startswith("sam"):
+            variant = backend.partition("-")[2]  # "vit_b" -> "ViT-B"
+            masks = "SAM " + (f"ViT-{variant.partition('_')[2].upper()} " if variant.startswith("vit_") else "") + "masks"
+            hint = ""
+        else:
+            masks = "approximate masks: no SAM weights"
+            hint = " (for exact masks: `python -m fyc download sam`)"
+        return f"{model} · {masks}{hint}"
+
+    # ---- segmentation ------------------------------------------------------------------------------
+
+    def embed(self, image: np.ndarray) -> float:
+        """Compute (or reuse) the segmenter's embedding of `image`; returns the seconds it took."""
+        start = time.perf_counter()
+        with self._segment_lock:
+            self.segmenter.set_image(image)
+        return time.perf_counter() - start
+
+    def segment(self, image: np.ndarray, points) -> np.ndarray | None:
+        """Mask (bool, image size) for clicks `[(x, y, label)]`; None when no include click selects anything."""
+        if not any(label for _, _, label in points):
+            return None
+        with self._segment_lock:
+            self.segmenter.set_image(image)  # cached by content: free when this image is the current one
+            mask = np.asarray(self.segmenter.predict([tuple(p) for p in points]), dtype=bool)
+        return mask if mask.any() else None
+
+    # ---- animation ---------------------------------------------------------------------------------
+
+    def animate(
+        self,
+        image: np.ndarray,
+        regions: list[Region],
+        *,
+        ofm: float,
+        seed: int,
+        num_frames: int,
+        num_inference_steps: int,
+        guidance_scale: float = 7.5,
+        on_step: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> np.ndarray | None:
+        """Run the pipeline once: frames float32 (F, H, W, 3) in [0, 1], or None when cancelled.
+
+        Raises:
+            ModelUnavailable: no pipeline could be loaded.
+            ValueError: the pipeline refused the arguments (its message says why).
+        """
+        pipe = self.pipeline
+        cancel = cancel or threading.Event()
+        with self._pipe_lock:
+            frames = self._run(pipe, image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale,
+                               on_step, cancel)
+        return None if cancel.is_set() else frames
+
+    @staticmethod
+    def _run_pipeline(pipe, image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, on_step,
+                      cancel):
+        import torch
+
+        def step_end(pipeline, step, timestep, callback_kwargs):
+            if on_step is not None:
+                on_step(step + 1, pipeline.num_timesteps)
+            if cancel.is_set():
+                pipeline._interrupt = True
+            return callback_kwargs
+
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        output = pipe(
+            image,
+            regions=regions,
+            ofm=float(ofm),
+            num_frames=int(num_frames),
+            num_inference_steps=int(num_inference_steps),
+            guidance_scale=float(guidance_scale),
+            generator=generator,
+            output_type="np",
+            callback_on_step_end=step_end,
+        )
+        return np.asarray(output.frames[0], dtype=np.float32)
+
+
+def _load_pipeline(weights, device):
+    """(pipeline, None) or (None, message saying how to get weights)."""
+    try:
+        from fyc import load_pipeline
+
+        pipe = load_pipeline(weights)
+    except (FileNotFoundError, OSError, ValueError, ImportError) as error:
+        return None, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu":
+        pipe = pipe.to(device)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe, None
+
+
+def _describe(pipe) -> str:
+    try:
+        from fyc.weights import describe
+
+        return describe(pipe)
+    except (ImportError, AttributeError):
+        return f"{type(pipe).__name__}, {getattr(pipe, 'native_size', '?')} px"

@@ -1,0 +1,297 @@
+"""The functions `app.py` wires to Gradio events. Each takes plain values and a `Session` and returns plain
+values or `gr.update(...)`s, so tests call them directly without a browser.
+
+Editing events (upload, click, undo, clear, add/select object, apply JSON, pick an example) all return
+the same tuple, in the order of `EDIT_OUTPUTS`: the session, the image with its overlay, the object
+picker, the prompt box, the regions JSON and the hint line.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import gradio as gr
+import numpy as np
+
+from fyc.ui.engine import Engine, ModelUnavailable
+from fyc.ui.outputs import OutputFiles
+from fyc.ui.overlay import draw_overlay
+from fyc.ui.requests import (
+    InputError,
+    check_int,
+    check_ofm,
+    check_seed,
+    load_image_file,
+    parse_regions,
+)
+from fyc.ui.session import EXCLUDE, INCLUDE, Session
+from fyc.video import composite_background, export_gif, export_mp4
+
+EDIT_OUTPUTS = ("session", "image", "objects", "prompt", "regions_json", "hint")
+CLICK_MODES = ("Include", "Exclude")
+MAX_STEPS, MAX_FPS = 100, 30
+DILATE_FRACTION = 0.03  # "keep background still" margin around regions, as a share of the video's longer side
+
+
+class AppEvents:
+    """Event functions bound to one `Engine` (shared models) and one `OutputFiles` (scratch directory)."""
+
+    def __init__(self, engine: Engine, outputs: OutputFiles | None = None):
+        self.engine = engine
+        self.outputs = outputs or OutputFiles()
+        self._cancels: dict[str, threading.Event] = {}
+        self._cancels_lock = threading.Lock()
+
+    # ---- rendering ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def render(session: Session, hint: str) -> tuple:
+        """The `EDIT_OUTPUTS` tuple for `session`."""
+        image = draw_overlay(session.image, session.objects, session.selected) if session.has_image else None
+        labels = session.object_labels()
+        objects = gr.update(choices=[(label, i) for i, label in enumerate(labels)], value=session.selected)
+        prompt = gr.update(value=session.current.prompt, label=f"Motion prompt for object {session.selected + 1}")
+        return session, image, objects, prompt, session.to_json(), hint
+
+    def describe_selection(self, session: Session) -> str:
+        """Hint line for the selected object: clicks, mask coverage and what to do next."""
+        obj, number = session.current, session.selected + 1
+        if not session.has_image:
+            return "Upload an image or pick an example below."
+        if not obj.points:
+            return f"Object {number}: click on the thing that should move (include clicks add, exclude clicks remove)."
+        includes = sum(1 for *_, label in obj.points if label == INCLUDE)
+        excludes = len(obj.points) - includes
+        clicks = f"{includes} include" + (f", {excludes} exclude" if excludes else "") + " click" + ("s" if len(obj.points) > 1 else "")
+        if not obj.has_mask:
+            return f"Object {number}: {clicks}, no mask yet — add an include click on the object."
+        coverage = 100.0 * obj.mask.mean()
+        nxt = "type its motion prompt in the sidebar" if not obj.prompt else f'motion "{obj.prompt}"'
+        return f"Object {number}: {clicks}, mask covers {coverage:.0f}% of the image; {nxt}. **Add object** to animate another."
+
+    # ---- image -------------------------------------------------------------------------------------
+
+    def upload(self, image, session: Session):
+        """A new image: keep a downscaled working copy, drop all clicks; the embedding follows (`embed`)."""
+        session = session or Session()
+        if image is None:
+            session.reset()
+            return self.render(session, "Upload an image or pick an example below.")
+        session.set_image(np.asarray(image))
+        return self.render(session, "⏳ Preparing the image for clicking (computing its embedding)…")
+
+    def embed(self, session: Session) -> str:
+        """Compute the segmenter's embedding of the session's image right after upload, not at the first click."""
+        if not session.has_image:
+            return "Upload an image or pick an example below."
+        seconds = self.engine.embed(session.image)
+        width, height = session.size
+        return (f"✅ Ready ({width}×{height}, prepared in {seconds:.1f} s). Click the object that should move; "
+                "switch to **Exclude** to remove a part.")
+
+    def clear_image(self, session: Session):
+        """The image was removed (the ✕ on the image)."""
+        session.reset()
+        return self.render(session, "Upload an image or pick an example below.")
+
+    # ---- clicks ------------------------------------------------------------------------------------
+
+    def click(self, session: Session, mode: str, evt: gr.SelectData):
+        """A click on the image: add a point to the selected object and recompute its mask."""
+        if not session.has_image:
+            raise gr.Error("Upload an image first, then click on the object to animate.")
+        x, y = (int(v) for v in evt.index[:2])
+        if not session.contains(x, y):  # the browser still shows an older, larger image
+            return self.render(session, "The image is still loading — click again in a moment.")
+        session.add_point(x, y, EXCLUDE if mode == CLICK_MODES[1] else INCLUDE)
+        self._update_mask(session, session.selected)
+        return self.render(session, self.describe_selection(session))
+
+    def _update_mask(self, session: Session, index: int) -> None:
+        obj = session.objects[index]
+        obj.mask = self.engine.segment(session.image, obj.points) if obj.points else None
+
+    def undo(self, session: Session):
+        if not session.has_image:
+            return self.render(session, "Upload an image or pick an example below.")
+        if not session.undo_point():
+            return self.render(session, f"Object {session.selected + 1} has no clicks to undo.")
+        self._update_mask(session, session.selected)
+        return self.render(session, self.describe_selection(session))
+
+    def clear_object(self, session: Session):
+        session.clear_object()
+        return self.render(session, self.describe_selection(session))
+
+    def clear_all(self, session: Session):
+        session.clear_all()
+        return self.render(session, self.describe_selection(session))
+
+    def add_object(self, session: Session):
+        if not session.has_image:
+            return self.render(session, "Upload an image or pick an example below.")
+        if not session.add_object():
+            return self.render(session, f"Click on object {session.selected + 1} before adding another.")
+        return self.render(session, f"Object {session.selected + 1}: click on the next thing that should move.")
+
+    def select_object(self, session: Session, index):
+        if index is not None:
+            session.select(int(index))
+        return self.render(session, self.describe_selection(session))
+
+    def set_prompt(self, session: Session, prompt: str):
+        """Typing in the prompt box: store it and relabel the object picker (image and box untouched)."""
+        session.set_prompt(prompt)
+        labels = session.object_labels()
+        objects = gr.update(choices=[(label, i) for i, label in enumerate(labels)], value=session.selected)
+        return session, objects, session.to_json()
+
+    # ---- JSON and examples -------------------------------------------------------------------------
+
+    def apply_regions(self, session: Session, regions_json: str):
+        """Replace the objects by regions typed or pasted as JSON (the `/animate` API's format)."""
+        if not session.has_image:
+            raise gr.Error("Upload an image first; the regions' points are in that image's pixels.")
+        width, height = session.source_size
+        try:
+            regions = parse_regions(regions_json, width, height)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        session.set_regions(regions)
+        for index in range(len(session.objects)):
+            self._update_mask(session, index)
+        return self.render(session, f"Loaded {len(regions)} object(s) from JSON. " + self.describe_selection(session))
+
+    def load_example(self, image, regions_json: str, session: Session):
+        """An example was picked: its image, clicks and prompts (ofm and seed are filled in by gr.Examples)."""
+        session = session or Session()
+        if image is None:
+            raise gr.Error("This example's image could not be loaded.")
+        session.set_image(np.asarray(image))
+        return self.apply_regions(session, regions_json)
+
+    # ---- generation --------------------------------------------------------------------------------
+
+    def generate(self, session: Session, ofm, seed, num_inference_steps, num_frames, fps, keep_background,
+                 request: gr.Request = None, progress=gr.Progress()):
+        """Animate the session's objects; returns (video, mp4 download, gif download, hint)."""
+        problem = session.problem()
+        if problem:
+            raise gr.Error(problem)
+        try:
+            settings = self._check_settings(ofm, seed, num_inference_steps, num_frames, fps)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        self.outputs.discard(session.last_outputs)
+        result = self._animate(session.image, session.regions(), session.union_mask(), settings, keep_background,
+                               _session_key(request), progress)
+        if result is None:
+            session.last_outputs = ()
+            return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False), "Cancelled."
+        mp4, gif, info = result
+        session.last_outputs = (mp4, gif)
+        width, height = info["size"]
+        hint = (f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
+                f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take.")
+        return mp4, gr.update(value=mp4, visible=True), gr.update(value=gif, visible=True), hint
+
+    def cancel(self, request: gr.Request = None) -> str:
+        """Stop this visitor's running generation (within one denoising step)."""
+        with self._cancels_lock:
+            event = self._cancels.get(_session_key(request))
+        if event is not None:
+            event.set()
+        return "Cancelling…" if event is not None else "Nothing to cancel."
+
+    def api_animate(self, image_file, regions_json, ofm, seed, num_inference_steps=None, num_frames=None, fps=None,
+                    keep_background=True, request: gr.Request = None, progress=gr.Progress()):
+        """`/animate`: (image file, regions JSON in image pixels, ofm, seed, ...) → (mp4, gif, info)."""
+        defaults = self.engine.defaults()
+        try:
+            image = load_image_file(image_file)
+            height, width = image.shape[:2]
+            regions = parse_regions(regions_json, width, height)
+            settings = self._check_settings(
+                ofm, seed,
+                defaults.num_inference_steps if num_inference_steps is None else num_inference_steps,
+                defaults.num_frames if num_frames is None else num_frames,
+                defaults.fps if fps is None else fps,
+            )
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        session = Session()
+        session.set_image(image)  # downscales large images: never refused for size alone
+        session.set_regions(regions)
+        for index, obj in enumerate(session.objects):
+            self._update_mask(session, index)
+            if not obj.has_mask:
+                raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
+        result = self._animate(session.image, session.regions(), session.union_mask(), settings,
+                               bool(keep_background), _session_key(request), progress)
+        if result is None:
+            raise gr.Error("The request was cancelled.")
+        mp4, gif, info = result
+        info["regions"] = session.to_regions()
+        return mp4, gif, info
+
+    def _check_settings(self, ofm, seed, num_inference_steps, num_frames, fps) -> dict:
+        defaults = self.engine.defaults()
+        return {
+            "ofm": check_ofm(ofm),
+            "seed": check_seed(seed),
+            "num_inference_steps": check_int("steps", num_inference_steps, 1, MAX_STEPS),
+            "num_frames": check_int("frames", num_frames, 2, defaults.max_frames),
+            "fps": check_int("fps", fps, 1, MAX_FPS),
+        }
+
+    def _animate(self, image, regions, union_mask, settings, keep_background, key, progress):
+        """Run the pipeline with progress and cancel; returns (mp4 path, gif path, info) or None if cancelled."""
+        cancel = threading.Event()
+        with self._cancels_lock:
+            self._cancels[key] = cancel
+        start = time.perf_counter()
+
+        def on_step(step, total):
+            if progress is not None:
+                progress((step, total), desc="Denoising", unit="steps")
+
+        try:
+            if progress is not None:
+                progress(0, desc="Starting")
+            frames = self.engine.animate(
+                image, regions, ofm=settings["ofm"], seed=settings["seed"], num_frames=settings["num_frames"],
+                num_inference_steps=settings["num_inference_steps"], on_step=on_step, cancel=cancel,
+            )
+        except ModelUnavailable as error:
+            raise gr.Error(f"No animation model is loaded: {error}") from None
+        except ValueError as error:
+            raise gr.Error(f"The pipeline refused these settings: {error}") from None
+        finally:
+            with self._cancels_lock:
+                if self._cancels.get(key) is cancel:
+                    del self._cancels[key]
+        if frames is None:
+            return None
+        if keep_background:
+            dilate = max(2, round(DILATE_FRACTION * max(frames.shape[1:3])))
+            frames = composite_background(frames, image, union_mask, dilate_px=dilate)
+        folder = self.outputs.new_run()
+        mp4 = str(export_mp4(frames, folder / "animation.mp4", fps=settings["fps"]))
+        gif = str(export_gif(frames, folder / "animation.gif", fps=settings["fps"]))
+        info = {
+            **settings,
+            "num_frames": int(frames.shape[0]),
+            "size": [int(frames.shape[2]), int(frames.shape[1])],
+            "keep_background": bool(keep_background),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        return mp4, gif, info
+
+
+def _session_key(request) -> str:
+    """Who is asking: the browser session (one per tab), or a fresh key for direct calls."""
+    key = getattr(request, "session_hash", None) if request is not None else None
+    return key or f"direct-{uuid.uuid4().hex}"
+
