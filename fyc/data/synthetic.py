@@ -166,6 +166,9 @@ class RegionMotion:
         source_photo: the photograph the region's pixels come from.
         noun: the region's noun phrase in the caption.
         params: the motion's parameters (amplitude, period, ...), for inspection.
+        path_mask: bool (H, W), every pixel the region touches in some frame (its soft edge and, in
+            place, the filled background it uncovers included): outside the union of the regions'
+            path masks the clip is exactly still (without noise).
     """
 
     region_mask: np.ndarray
@@ -178,6 +181,7 @@ class RegionMotion:
     source_photo: str
     noun: str
     params: dict = field(default_factory=dict)
+    path_mask: np.ndarray | None = None
 
 
 @dataclass
@@ -210,6 +214,11 @@ class SyntheticClip:
     def region_mask(self) -> np.ndarray:
         """Bool (H, W): union of the regions' frame-0 masks."""
         return np.logical_or.reduce([r.region_mask for r in self.regions])
+
+    @property
+    def path_mask(self) -> np.ndarray:
+        """Bool (H, W): union of the regions' path masks; the clip is still outside it (without noise)."""
+        return np.logical_or.reduce([r.path_mask for r in self.regions])
 
     @property
     def motion_class(self) -> str:
@@ -475,12 +484,24 @@ def _pivot(name: str, mask: np.ndarray) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()], dtype=np.float64)
 
 
-def _choose_offset(rng, mask, pivot, motion, points, height, width, gradient=None, tries=3):
+def _overlap(mask: np.ndarray, offset, occupied: np.ndarray | None) -> float:
+    """Share of `mask` placed at `offset` that covers `occupied` pixels."""
+    if occupied is None:
+        return 0.0
+    x, y = offset
+    mh, mw = mask.shape
+    return float(occupied[y : y + mh, x : x + mw][mask[: occupied.shape[0] - y, : occupied.shape[1] - x]].mean())
+
+
+def _choose_offset(rng, mask, pivot, motion, points, height, width, gradient=None, occupied=None, tries=3):
     """Top-left (x, y) for `mask`: fully inside frame 0, with its path inside the frame where it fits.
 
     Among a few admissible positions the one over the most texture (`gradient`) wins: flat regions give
-    the flow estimator, and so the labels, nothing to see.
+    the flow estimator, and so the labels, nothing to see. Positions over `occupied` pixels (earlier
+    regions) lose to any position that leaves them visible.
     """
+    if occupied is not None and not occupied.any():
+        occupied = None
     mh, mw = mask.shape
     lo_path, hi_path = _path_extent(motion, points)
     options = []
@@ -492,11 +513,16 @@ def _choose_offset(rng, mask, pivot, motion, points, height, width, gradient=Non
             centre = 0.5 * (path_lo + path_hi)
             lo = hi = float(np.clip(centre, first_lo, max(first_lo, first_hi)))
         options.append((lo, hi))
-    best, best_score = None, -1.0
-    for _ in range(tries if gradient is not None else 1):
+    best, best_score = None, -np.inf
+    if occupied is not None:
+        tries *= 4
+    elif gradient is None:
+        tries = 1  # nothing to choose between
+    for _ in range(tries):
         x, y = (int(round(rng.uniform(lo, hi))) for lo, hi in options)
         x, y = int(np.clip(x, 0, max(0, width - mw))), int(np.clip(y, 0, max(0, height - mh)))
         score = 0.0 if gradient is None else float(gradient[y : y + mh, x : x + mw][mask[: height - y, : width - x]].mean())
+        score -= 1e6 * _overlap(mask, (x, y), occupied)
         if score > best_score:
             best, best_score = (x, y), score
     return best
@@ -555,6 +581,98 @@ def _draw_prompt(rng, motion_class, split, prompt_set):
     prompt_set = prompt_set or ("train" if split == "train" else "heldout")
     choices = prompts_for(motion_class, prompt_set)
     return choices[int(rng.integers(len(choices)))]
+
+
+def _build_region(scene_rng, motion_rng, name, background, background_name, names, height, width, num_frames,
+                  *, speed, speed_range, region_area, mode, shape, occupied):
+    """One moving region: its `RegionMotion` (prompt still empty), short caption noun, and render layer.
+
+    The layer is (texture float (H, W, 3) aligned with the frame, alpha0 float (H, W), motion, pivot in
+    frame coordinates, mode).
+    """
+    to_ref = REFERENCE_WIDTH / width
+    frame_area = height * width
+    region_mode = mode or str(scene_rng.choice(MODES))
+    region_shape = shape or str(scene_rng.choice(SHAPES, p=SHAPE_WEIGHTS))
+    if region_mode == "paste":
+        source_name = names[int(scene_rng.integers(len(names)))]
+        texture = _crop_resized(scene_rng, load_photo(source_name), height, width)
+    else:
+        source_name, texture = background_name, background
+    area = frame_area * scene_rng.uniform(*region_area)
+    if name == "zoom_in":  # start small enough to have room to grow
+        area *= 0.6
+    params = _motion_params(motion_rng, name, num_frames)
+
+    def calibrated(mask_, pivot_):
+        points_ = _boundary_points(mask_, pivot_)
+        target_ = None if speed is None else float(speed)
+        if target_ is None:  # draw up to what this motion can reach on this shape
+            fastest = _motion(name, _max_amplitude(name, height, width, num_frames), params, num_frames)
+            cap = _mean_speed(fastest, points_) * to_ref
+            target_ = _loguniform(motion_rng, speed_range[0], min(speed_range[1], max(cap, speed_range[0])))
+        motion_, amplitude_ = _calibrate(name, params, points_, target_ / to_ref, height, width, num_frames)
+        return points_, motion_, amplitude_, target_
+
+    mask = offset = texture_offset = None
+    if region_shape == "segment":
+        lo, hi = region_area[0] * frame_area, region_area[1] * frame_area
+        for candidate, top_left in _segment_shapes(scene_rng, texture, (lo, hi)):
+            pivot_local = _pivot(name, candidate)
+            points, motion, amplitude, target = calibrated(candidate, pivot_local)
+            if region_mode == "paste":
+                mask, texture_offset = candidate, top_left
+                break
+            # in place a segment cannot be moved: keep it only if its path stays mostly in the frame
+            # and it leaves earlier regions visible
+            lo_p, hi_p = _path_extent(motion, points)
+            reach_lo = np.array(top_left) + pivot_local + lo_p
+            reach_hi = np.array(top_left) + pivot_local + hi_p
+            slack = 0.25 * np.array(candidate.shape[::-1])
+            fits = (reach_lo >= -slack).all() and (reach_hi <= np.array([width, height]) - 1 + slack).all()
+            if fits and _overlap(candidate, top_left, occupied) < 0.1:
+                mask, offset = candidate, top_left
+                break
+        if mask is None:
+            region_shape = "blob"
+    if mask is None:
+        if region_shape == "silhouette":
+            mask = _silhouette_shape(scene_rng, area)
+        else:
+            mask = _parametric_shape(scene_rng, region_shape, area)
+        if mask.shape[0] > height or mask.shape[1] > width:  # too big for the frame: shrink to fit
+            scale = 0.98 * min(height / mask.shape[0], width / mask.shape[1])
+            mask = cv2.resize(mask.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) > 0
+        pivot_local = _pivot(name, mask)
+        points, motion, amplitude, target = calibrated(mask, pivot_local)
+    if offset is None:
+        grad = _gradient(texture) if region_mode == "in_place" else None
+        offset = _choose_offset(motion_rng, mask, pivot_local, motion, points, height, width, grad, occupied)
+    if region_mode == "paste":
+        if texture_offset is None:  # where in the source the cut-out comes from: the most textured spot
+            still = _motion(name, 0.0, params, num_frames)
+            texture_offset = _choose_offset(scene_rng, mask, pivot_local, still, points, height, width,
+                                            _gradient(texture))
+        # move the source so that the cut-out's pixels land where the region is placed
+        shift = np.float64([[1, 0, offset[0] - texture_offset[0]], [0, 1, offset[1] - texture_offset[1]]])
+        texture = cv2.warpAffine(texture, shift, (width, height), borderMode=cv2.BORDER_REFLECT101)
+
+    frame_mask = _paste(mask, offset, height, width)
+    # soft edges: a cut-out with a 1-2 px feathered border looks like an object, not a stencil
+    feather = 0.6 + 0.6 * min(height, width) / 128 * scene_rng.uniform(0.5, 1.0)
+    alpha0 = cv2.GaussianBlur(frame_mask.astype(np.float32), (0, 0), feather)
+    alpha0[frame_mask] = np.maximum(alpha0[frame_mask], 0.5)  # the region keeps its full extent
+    pivot = np.array(offset, dtype=np.float64) + pivot_local
+
+    ys, xs = np.nonzero(mask)
+    ratio = min(np.ptp(xs) + 1, np.ptp(ys) + 1) / max(np.ptp(xs) + 1, np.ptp(ys) + 1)
+    full_noun, short_noun = _region_nouns(region_shape, region_mode, PHOTOS[source_name], ratio)
+    region = RegionMotion(
+        region_mask=frame_mask, motion_class=name, motion_prompt="", speed=_mean_speed(motion, points) * to_ref,
+        target_speed=float(target), shape=region_shape, mode=region_mode, source_photo=source_name,
+        noun=full_noun, params={"amplitude": amplitude, **params},
+    )
+    return region, short_noun, (texture, alpha0, motion, pivot, region_mode)
 
 
 def generate_clip(
@@ -629,119 +747,37 @@ def generate_clip(
     names = photo_names(split)
     background_name = names[int(scene_rng.integers(len(names)))]
     background = _crop_resized(scene_rng, load_photo(background_name), height, width)
-    to_ref = REFERENCE_WIDTH / width
-    frame_area = height * width
-
     regions: list[RegionMotion] = []
     short_nouns: list[str] = []
-    layers = []  # (texture float (H, W, 3), alpha0 float (H, W), motion, pivot in frame coords)
+    layers = []
     occupied = np.zeros((height, width), dtype=bool)
-    drawn_classes: list[str] = []
     for index in range(num_regions):
-        region_mode = mode or str(scene_rng.choice(MODES))
-        region_shape = shape or str(scene_rng.choice(SHAPES, p=SHAPE_WEIGHTS))
-        if region_mode == "paste":
-            source_name = names[int(scene_rng.integers(len(names)))]
-            texture = _crop_resized(scene_rng, load_photo(source_name), height, width)
-        else:
-            source_name, texture = background_name, background
-        area = frame_area * scene_rng.uniform(*region_area)
-
         if index == 0 and motion_class is not None:
             name = motion_class
-        else:
-            pool = [c for c in classes if c not in drawn_classes] or list(classes)
+        else:  # several regions get different motions where the class list allows
+            pool = [c for c in classes if c not in {r.motion_class for r in regions}] or list(classes)
             name = pool[int(motion_rng.integers(len(pool)))]
-        drawn_classes.append(name)
-        if name == "zoom_in":  # start small enough to have room to grow
-            area *= 0.6
-        params = _motion_params(motion_rng, name, num_frames)
-        target = float(speed) if (index == 0 and speed is not None) else None
-
-        def calibrated(mask_, pivot_):
-            points_ = _boundary_points(mask_, pivot_)
-            target_ref = target
-            if target_ref is None:
-                cap_ref = _mean_speed(
-                    _motion(name, _max_amplitude(name, height, width, num_frames), params, num_frames), points_
-                ) * to_ref
-                target_ref = _loguniform(motion_rng, speed_range[0], min(speed_range[1], max(cap_ref, speed_range[0])))
-            motion_, amplitude_ = _calibrate(name, params, points_, target_ref / to_ref, height, width, num_frames)
-            return points_, motion_, amplitude_, target_ref
-
-        mask = offset = None
-        texture_offset = None
-        if region_shape == "segment":
-            lo, hi = region_area[0] * frame_area, region_area[1] * frame_area
-            for candidate, top_left in _segment_shapes(scene_rng, texture, (lo, hi)):
-                pivot_local = _pivot(name, candidate)
-                points, motion, amplitude, target_ref = calibrated(candidate, pivot_local)
-                if region_mode == "paste":
-                    mask, texture_offset = candidate, top_left
-                    break
-                # in place the segment cannot move: keep it only if its path stays mostly in frame
-                lo_p, hi_p = _path_extent(motion, points)
-                reach_lo = np.array(top_left) + pivot_local + lo_p
-                reach_hi = np.array(top_left) + pivot_local + hi_p
-                slack = 0.25 * np.array(candidate.shape[::-1])
-                if (reach_lo >= -slack).all() and (reach_hi <= np.array([width, height]) - 1 + slack).all():
-                    mask, offset = candidate, top_left
-                    break
-            if mask is None:
-                region_shape = "blob"
-        if mask is None:
-            if region_shape == "silhouette":
-                mask = _silhouette_shape(scene_rng, area)
-            else:
-                mask = _parametric_shape(scene_rng, region_shape, area)
-            if mask.shape[0] > height or mask.shape[1] > width:  # too big for the frame: shrink to fit
-                scale = 0.98 * min(height / mask.shape[0], width / mask.shape[1])
-                mask = cv2.resize(mask.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) > 0
-            pivot_local = _pivot(name, mask)
-            points, motion, amplitude, target_ref = calibrated(mask, pivot_local)
-        if offset is None:
-            grad = _gradient(texture) if region_mode == "in_place" else None
-            offset = _choose_offset(motion_rng, mask, pivot_local, motion, points, height, width, grad)
-        if region_mode == "paste":
-            if texture_offset is None:  # where in the source the cut-out comes from: the most textured spot
-                still = _motion(name, 0.0, params, num_frames)
-                texture_offset = _choose_offset(scene_rng, mask, pivot_local, still, points, height, width,
-                                                _gradient(texture))
-            # move the source so that the cut-out's pixels land where the region is placed
-            shift = np.float64([[1, 0, offset[0] - texture_offset[0]], [0, 1, offset[1] - texture_offset[1]]])
-            texture = cv2.warpAffine(texture, shift, (width, height), borderMode=cv2.BORDER_REFLECT101)
-
-        frame_mask = _paste(mask, offset, height, width)
-        # soft edges: a cut-out with a 1-2 px feathered border looks like an object, not a stencil
-        feather = 0.6 + 0.6 * min(height, width) / 128 * scene_rng.uniform(0.5, 1.0)
-        alpha0 = cv2.GaussianBlur(frame_mask.astype(np.float32), (0, 0), feather)
-        alpha0[frame_mask] = np.maximum(alpha0[frame_mask], 0.5)  # the region keeps its full extent
-        pivot = np.array(offset, dtype=np.float64) + pivot_local
-
-        ys, xs = np.nonzero(mask)
-        ratio = min(np.ptp(xs) + 1, np.ptp(ys) + 1) / max(np.ptp(xs) + 1, np.ptp(ys) + 1)
-        full_noun, short_noun = _region_nouns(region_shape, region_mode, PHOTOS[source_name], ratio)
-        if index == 0 and prompt is not None:
-            region_prompt = prompt
-        else:
-            region_prompt = _draw_prompt(motion_rng, name, split, prompt_set)
-        rendered = _mean_speed(motion, points) * to_ref
-        regions.append(
-            RegionMotion(
-                region_mask=frame_mask & ~occupied, motion_class=name, motion_prompt=region_prompt,
-                speed=rendered, target_speed=float(target_ref), shape=region_shape, mode=region_mode,
-                source_photo=source_name, noun=full_noun, params={"amplitude": amplitude, **params},
-            )
+        region, short_noun, layer = _build_region(
+            scene_rng, motion_rng, name, background, background_name, names, height, width, num_frames,
+            speed=speed if index == 0 else None, speed_range=speed_range, region_area=region_area,
+            mode=mode, shape=shape, occupied=occupied,
         )
+        if index == 0 and prompt is not None:
+            region.motion_prompt = prompt
+        else:
+            region.motion_prompt = _draw_prompt(motion_rng, name, split, prompt_set)
+        for previous in regions:  # later regions are drawn on top of earlier ones
+            previous.region_mask &= ~region.region_mask
+        occupied |= region.region_mask
+        regions.append(region)
         short_nouns.append(short_noun)
-        for previous in regions[:-1]:  # later regions are drawn on top of earlier ones
-            previous.region_mask &= ~frame_mask
-        occupied |= frame_mask
-        layers.append((texture, alpha0, motion, pivot, region_mode))
+        layers.append(layer)
 
-    frames = _render(background, layers, num_frames, height, width)
+    frames, path_masks = _render(background, layers, num_frames, height, width)
+    for region, path_mask in zip(regions, path_masks):
+        region.path_mask = path_mask
     if noise:
-        frames = _add_noise(noise_rng, frames, NOISE_JITTER / to_ref, NOISE_SIGMA)
+        frames = _add_noise(noise_rng, frames, NOISE_JITTER * width / REFERENCE_WIDTH, NOISE_SIGMA)
     clip = SyntheticClip(
         frames=frames, regions=regions, caption=_caption(PHOTOS[background_name], regions, short_nouns),
         background_photo=background_name, split=split, seed=int(seed), noise=bool(noise),
@@ -752,20 +788,29 @@ def generate_clip(
     return clip
 
 
-def _render(background: np.ndarray, layers, num_frames: int, height: int, width: int) -> np.ndarray:
-    """Composite each layer's warped texture over the (inpainted where uncovered) background."""
+def _render(background: np.ndarray, layers, num_frames: int, height: int, width: int):
+    """Composite each layer's warped texture over the (filled where uncovered) background.
+
+    Returns the frames, uint8 (F, H, W, 3), and each layer's path mask, bool (H, W).
+    """
     holes = np.zeros((height, width), dtype=np.uint8)
+    paths = []
     for _, alpha0, _, _, region_mode in layers:
+        path = np.zeros((height, width), dtype=bool)
         if region_mode == "in_place":
-            holes |= (alpha0 > 0.01).astype(np.uint8)
+            hole = (alpha0 > 0.01).astype(np.uint8)
+            holes |= hole
+            path |= cv2.dilate(hole, _HOLE_KERNEL) > 0  # what _fill_holes may repaint
+        paths.append(path)
     base = _fill_holes(background, holes) if holes.any() else background
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     for t in range(num_frames):
         frame = base.copy()
-        for texture, alpha0, motion, pivot, _ in layers:
+        for (texture, alpha0, motion, pivot, _), path in zip(layers, paths):
             matrix = _frame_matrix(motion, pivot, t)
             alpha = cv2.warpAffine(alpha0, matrix, (width, height), flags=cv2.INTER_LINEAR)
             box = alpha > 0  # only touch pixels the layer covers: everything else stays bit-identical
+            path |= box
             if not box.any():
                 continue
             moved = cv2.warpAffine(texture, matrix, (width, height), flags=cv2.INTER_LINEAR,
@@ -773,7 +818,10 @@ def _render(background: np.ndarray, layers, num_frames: int, height: int, width:
             a = alpha[box][:, None]
             frame[box] = a * moved[box] + (1 - a) * frame[box]
         frames[t] = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
-    return frames
+    return frames, paths
+
+
+_HOLE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def _fill_holes(background: np.ndarray, holes: np.ndarray) -> np.ndarray:
@@ -785,7 +833,7 @@ def _fill_holes(background: np.ndarray, holes: np.ndarray) -> np.ndarray:
     offset at which that patch lies outside the hole.
     """
     height, width = holes.shape
-    holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    holes = cv2.dilate(holes, _HOLE_KERNEL)
     smooth = cv2.inpaint(np.clip(background, 0, 255).astype(np.uint8), holes, 5, cv2.INPAINT_TELEA)
     ys, xs = np.nonzero(holes)
     box_w, box_h = xs.max() - xs.min() + 3, ys.max() - ys.min() + 3
