@@ -129,8 +129,9 @@ def fetch(name: str, weights_dir: str | Path | None = None, force: bool = False)
             _download_hub(source, target)
     except BaseException:
         for folder in (target, target.parent):  # leave no empty folder behind a failed first fetch
-            if folder != root and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+            # huggingface_hub keeps its bookkeeping in local_dir/.cache; alone, it means nothing was fetched.
+            if folder != root and folder.is_dir() and all(p.name == ".cache" for p in folder.iterdir()):
+                shutil.rmtree(folder)
         raise
     missing = [f for f in source.required if not (target / f).is_file()]
     if missing:
