@@ -20,7 +20,7 @@ from fyc.eval.fvd import (
     load_video_network,
 )
 from fyc.eval.perceptual import load_perceptual
-from tests.tiny import make_tiny_tokenizer
+from helpers.eval_networks import save_random_alexnet_features, save_tiny_clip, save_tiny_i3d
 
 H = W = 128
 FRAMES = 8
@@ -189,23 +189,6 @@ def test_frechet_distance_of_sampled_features():
     assert np.isfinite(frechet_distance_of_features(x[:3], shifted[:3]))
 
 
-class TinyI3D(torch.nn.Module):
-    """I3D-shaped stand-in: (B, 3, T, 224, 224) in [-1, 1] -> (B, 6) features (or (B, 2) logits)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv3d(3, 6, kernel_size=3, stride=(1, 8, 8))
-        self.head = torch.nn.Linear(6, 2)
-
-    def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True, return_features: bool = False):
-        if x.shape[1] != 3 or x.shape[-1] != 224 or x.shape[-2] != 224:
-            raise RuntimeError("expected (B, 3, T, 224, 224)")
-        if rescale or resize or float(x.min()) < -1.0 or float(x.max()) > 1.0:
-            raise RuntimeError("expected pre-scaled input in [-1, 1]")
-        features = torch.relu(self.conv(x)).mean(dim=(2, 3, 4))
-        return features if return_features else self.head(features)
-
-
 class PlainVideoNet(torch.nn.Module):
     def forward(self, x: torch.Tensor):
         return x.mean(dim=(2, 3, 4))  # (B, 3): mean colour per channel
@@ -217,9 +200,7 @@ def random_videos(n: int, seed: int, brightness: float = 1.0) -> np.ndarray:
 
 
 def test_torchscript_i3d_is_called_with_the_fvd_convention(tmp_path):
-    path = tmp_path / "i3d_torchscript.pt"
-    torch.jit.save(torch.jit.script(TinyI3D()), str(path))
-    network = load_video_network(path, device="cpu")
+    network = load_video_network(save_tiny_i3d(tmp_path / "i3d_torchscript.pt"), device="cpu")
     assert network.kind == "torchscript"
     videos = random_videos(3, 0)
     features = network.features(videos, batch_size=2)
@@ -260,29 +241,7 @@ def test_s3d_state_dict_route_and_bad_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_clip_dir(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
-    directory = tmp_path_factory.mktemp("tiny-clip")
-    tokenizer = make_tiny_tokenizer(directory / "tok")
-    processor = CLIPProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tokenizer,
-    )
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(
-            vocab_size=514, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513,
-        ),
-        vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-            patch_size=8,
-        ),
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(directory / "clip")
-    processor.save_pretrained(directory / "clip")
-    return directory / "clip"
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
 def test_clip_loads_by_path_and_identical_frames_are_perfectly_consistent(tiny_clip_dir):
@@ -322,12 +281,7 @@ def test_clip_absent_means_not_measured_and_a_wrong_path_is_an_error(tmp_path, m
 
 @pytest.fixture(scope="module")
 def alexnet_features_path(tmp_path_factory):
-    from torchvision.models import alexnet
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("pic") / "alexnet.pth"
-    torch.save({f"features.{k}": v for k, v in alexnet().features.state_dict().items()}, path)
-    return path
+    return save_random_alexnet_features(tmp_path_factory.mktemp("pic") / "alexnet.pth")
 
 
 def test_pic_is_one_for_the_input_itself_and_falls_with_distortion(alexnet_features_path):
