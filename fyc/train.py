@@ -1,0 +1,428 @@
+"""Training: `python -m fyc train --config CONFIG.yaml [--max-steps N] [--output-dir DIR] [--resume]`.
+
+The paper's recipe (§4.2) around Hugging Face Accelerate, so the same script runs on one CPU process or under
+`accelerate launch` on many GPUs (DeepSpeed / FSDP through `accelerate config`):
+
+- frozen VAE and text encoder; v-prediction MSE loss on the zero-terminal-SNR schedule of `fyc.scheduling`;
+- the first-frame latent randomly masked (ratio 0.7 by default) before it enters the UNet;
+- stage 1 conditions on full captions; stage 2 on short motion phrases and also trains the MA module;
+- text, motion prompt and OFM each dropped at random for classifier-free guidance;
+- checkpoints with exact resume: all per-step randomness (data order, noise, timesteps, masks, dropout)
+  is a function of (seed, step), so a resumed run draws exactly what an uninterrupted run would.
+
+The result is a whole pipeline written with `save_pretrained` to `OUTPUT_DIR/pipeline`, loadable with
+`fyc.load_pipeline(dir)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from .conditioning import build_condition, mask_first_frame_latent, region_mask_latent
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (the `train:` section of a config file)."""
+
+    stage: int = 2
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 1000
+    learning_rate: float = 1e-4
+    lr_warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    first_frame_mask_ratio: float = 0.7
+    first_frame_mask_patch: int = 1
+    text_dropout: float = 0.1
+    motion_dropout: float = 0.1
+    ofm_dropout: float = 0.1
+    region_loss_weight: float = 1.0
+    trainable: str = "fyc"  # "fyc": motion modules + conv_in + OFM (+ MA in stage 2); "all": the whole UNet
+    use_ema: bool = False
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    num_workers: int = 0
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    output_dir: str = "runs/fyc"
+    init: dict = field(default_factory=dict)
+    unet: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_yaml(cls, path) -> "Config":
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        unknown = set(raw) - {"seed", "output_dir", "init", "unet", "data", "train"}
+        if unknown:
+            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}")
+        train_raw = raw.pop("train", {}) or {}
+        bad = set(train_raw) - set(TrainConfig.__dataclass_fields__)
+        if bad:
+            raise ValueError(f"{path}: unknown train settings {sorted(bad)}; known: {sorted(TrainConfig.__dataclass_fields__)}")
+        return cls(**raw, train=TrainConfig(**train_raw))
+
+
+# -- model initialisation -------------------------------------------------------------------------------
+
+
+def build_pipeline(config: Config):
+    """The pipeline to train, from `init:`: a saved FYC pipeline (`pipeline: DIR`), public weights
+    (`sd15: PATH`, `motion_adapter: PATH`, optional `pia: PATH`), or new small components (`scratch:`)."""
+    from .pipeline import FollowYourClickPipeline
+    from .scheduling import default_scheduler
+
+    init = dict(config.init)
+    if "pipeline" in init:
+        from .weights import load_pipeline
+
+        return load_pipeline(init["pipeline"])
+    if "sd15" in init:
+        from .weights import assemble_pipeline
+
+        return assemble_pipeline(sd=init["sd15"], motion_adapter=init.get("pia") or init["motion_adapter"], **config.unet)
+    if "scratch" in init:
+        from .models import FYCUNetMotionModel
+
+        spec = init["scratch"]
+        vae = _load_or_build_vae(spec.get("vae", {}))
+        text_encoder, tokenizer = _text_encoder(spec.get("text_encoder", "minilm"))
+        unet_kwargs = {**spec.get("unet", {}), **config.unet}
+        unet_kwargs.setdefault("cross_attention_dim", text_encoder.config.hidden_size)
+        torch.manual_seed(config.seed)
+        unet = FYCUNetMotionModel(**unet_kwargs)
+        return FollowYourClickPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler())
+    raise ValueError("config `init:` needs one of: pipeline: DIR | sd15: PATH + motion_adapter: PATH | scratch: {...}")
+
+
+def _load_or_build_vae(spec):
+    from diffusers import AutoencoderKL
+
+    if isinstance(spec, str):
+        return AutoencoderKL.from_pretrained(spec)
+    return AutoencoderKL(**spec)
+
+
+def _text_encoder(name):
+    from transformers import AutoModel, AutoTokenizer
+
+    if name == "minilm":
+        from .text_encoders import minilm_dir
+
+        path = minilm_dir()
+    else:
+        path = name
+    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
+    """Mark and return the parameters to train: everything (`all`), or FYC's parts (`fyc`)."""
+    unet.requires_grad_(False)
+    if mode == "all":
+        unet.requires_grad_(True)
+    elif mode == "fyc":
+        for name, param in unet.named_parameters():
+            is_ma = "attn_motion" in name or "norm_motion" in name
+            if is_ma:
+                param.requires_grad_(stage >= 2)
+            elif "motion_modules" in name or name.startswith(("conv_in", "ofm_embedding")):
+                param.requires_grad_(True)
+    else:
+        raise ValueError(f"train.trainable must be 'fyc' or 'all', got {mode!r}")
+    if mode == "all" and stage < 2:
+        for name, param in unet.named_parameters():
+            if "attn_motion" in name or "norm_motion" in name:
+                param.requires_grad_(False)
+    return [p for p in unet.parameters() if p.requires_grad]
+
+
+# -- data -----------------------------------------------------------------------------------------------
+
+
+def build_dataset(data: dict):
+    """The training set from `data:` — `kind: synthetic | webvid | shards`."""
+    kind = data.get("kind", "synthetic")
+    num_frames, size = data.get("num_frames", 16), data.get("size", 128)
+    if kind == "synthetic":
+        from .data.synthetic import SyntheticMotionDataset
+
+        extra = {k: v for k, v in data.items() if k not in ("kind", "num_frames", "size", "length", "seed")}
+        return SyntheticMotionDataset(data.get("length", 10000), "train", size=size, num_frames=num_frames, seed=data.get("seed", 0), **extra)
+    from .data.video import ClipSpec
+
+    spec = ClipSpec(num_frames=num_frames, stride=data.get("stride", 4), height=size, width=data.get("width", size))
+    if kind == "webvid":
+        from .data.webvid import WebVidFolderDataset
+
+        return WebVidFolderDataset(data["csv"], data.get("video_dir"), spec, captions=data.get("captions"), cache_dir=data.get("cache_dir"))
+    if kind == "shards":
+        from .data.webvid import VideoShardDataset
+
+        return VideoShardDataset(data["shards"], spec, captions=data.get("captions"), cache_dir=data.get("cache_dir"))
+    raise ValueError(f"data.kind must be synthetic, webvid or shards, got {kind!r}")
+
+
+def step_indices(step: int, batch: int, length: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
+    """Dataset indices of this process's micro-batch at a global micro-step: a fresh permutation per epoch,
+    computed from (seed, epoch) alone so any step can be reproduced without replaying the earlier ones."""
+    global_batch = batch * world
+    start = step * global_batch + rank * batch
+    out = []
+    for position in range(start, start + batch):
+        epoch, offset = divmod(position, length)
+        order = torch.randperm(length, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        out.append(int(order[offset]))
+    return out
+
+
+def _collate(items: list[dict]) -> dict:
+    batch = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        if isinstance(values[0], torch.Tensor):
+            batch[key] = torch.stack(values)
+        elif isinstance(values[0], (int, float)):
+            batch[key] = torch.tensor(values, dtype=torch.float32)
+        else:
+            batch[key] = values
+    return batch
+
+
+# -- loss -----------------------------------------------------------------------------------------------
+
+
+class TextCache:
+    """Frozen text-encoder outputs, memoised per prompt (motion phrases repeat constantly)."""
+
+    def __init__(self, pipe, device, limit: int = 4096):
+        self.pipe, self.device, self.limit, self.cache = pipe, device, limit, {}
+
+    def __call__(self, prompts: list[str]) -> torch.Tensor:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self.cache]
+        if missing:
+            with torch.no_grad():
+                embeds = self.pipe.encode_prompt(missing, self.device)
+            if len(self.cache) + len(missing) > self.limit:
+                self.cache.clear()
+            self.cache.update(zip(missing, embeds))
+        return torch.stack([self.cache[p] for p in prompts])
+
+
+def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
+    """One micro-batch's v-prediction loss with FYC conditioning."""
+    scheduler = pipe.scheduler
+    pixels = batch["pixel_values"].to(device)  # (B, F, 3, H, W) in [-1, 1]
+    b, f = pixels.shape[:2]
+    with torch.no_grad():
+        latents = pipe.encode_first_frame(pixels.flatten(0, 1)).float()
+    latents = latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, 4, F, h, w)
+    size = latents.shape[-2:]
+
+    def rand(*shape):
+        return torch.rand(shape, generator=generator).to(device)
+
+    noise = torch.randn(latents.shape, generator=generator).to(device)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    target = scheduler.get_velocity(latents, noise, timesteps)
+
+    # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
+    mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
+    first = mask_first_frame_latent(latents[:, :, 0], cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator)
+    condition = build_condition(first, mask, f, unet.config.first_frame_layout)
+
+    motion_prompts = list(batch["motion_prompt"])
+    prompts = motion_prompts if cfg.stage >= 2 else list(batch["caption"])
+    prompts = ["" if drop else p for p, drop in zip(prompts, (rand(b) < cfg.text_dropout).tolist())]
+    text = texts(prompts)
+    motion = None
+    if cfg.stage >= 2 and unet.config.use_motion_cross_attention:
+        motion_prompts = ["" if drop else p for p, drop in zip(motion_prompts, (rand(b) < cfg.motion_dropout).tolist())]
+        motion = texts(motion_prompts)
+    ofm = batch["ofm"].to(device).float().clone()
+    ofm[rand(b) < cfg.ofm_dropout] = float("nan")
+
+    model_input = torch.cat([noisy, condition], dim=1).to(unet.dtype)
+    prediction = unet(model_input, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion).sample.float()
+    error = (prediction - target) ** 2
+    if cfg.region_loss_weight != 1.0:
+        error = error * (1 + (cfg.region_loss_weight - 1) * mask[:, :, None])
+    return error.mean()
+
+
+# -- loop -----------------------------------------------------------------------------------------------
+
+
+def train(config: Config, resume: bool = False) -> Path:
+    """Run (or resume) training; returns the folder of the saved pipeline."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    cfg = config.train
+    out = Path(config.output_dir)
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
+                              log_with=None, project_dir=str(out))
+    set_seed(config.seed)
+    device = accelerator.device
+
+    pipe = build_pipeline(config)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.vae.requires_grad_(False).eval().to(device)
+    pipe.text_encoder.requires_grad_(False).eval().to(device)
+    unet = pipe.unet.to(device).train()
+    params = select_trainable(unet, cfg.trainable, cfg.stage)
+    if cfg.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.lr_warmup_steps)
+    ema = EMAModel(params, decay=cfg.ema_decay) if cfg.use_ema else None
+    unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
+
+    dataset = build_dataset(config.data)
+    if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+        raise ValueError("training needs a map-style dataset (synthetic or webvid); prepare shards into a cache first")
+    texts = TextCache(pipe, device)
+
+    start_step = 0
+    checkpoints = out / "checkpoints"
+    if resume:
+        latest = latest_checkpoint(checkpoints)
+        if latest is None:
+            accelerator.print(f"no checkpoint under {checkpoints}: starting from scratch")
+        else:
+            start_step = load_checkpoint(latest, accelerator.unwrap_model(unet), optimizer, lr_scheduler, ema)
+            accelerator.print(f"resumed from {latest} at step {start_step}")
+
+    log_path = out / "log.jsonl"
+    progress = tqdm(range(start_step, cfg.max_steps), initial=start_step, total=cfg.max_steps, desc="train",
+                    disable=not accelerator.is_local_main_process)
+    raw_unet = accelerator.unwrap_model(unet)
+    started = time.time()
+    for step in progress:
+        losses = []
+        for micro in range(cfg.gradient_accumulation_steps):
+            global_micro = step * cfg.gradient_accumulation_steps + micro
+            indices = step_indices(global_micro, cfg.batch_size, len(dataset), config.seed, accelerator.process_index, accelerator.num_processes)
+            batch = _collate([dataset[i] for i in indices])
+            generator = torch.Generator().manual_seed(config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
+            with accelerator.accumulate(unet):
+                loss = training_loss(pipe, raw_unet if accelerator.num_processes == 1 else unet, batch, texts, cfg, generator, device)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate or check the data")
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm:
+                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        if ema is not None:
+            ema.step(params)
+        done = step + 1
+        mean_loss = sum(losses) / len(losses)
+        progress.set_postfix(loss=f"{mean_loss:.4f}")
+        if accelerator.is_main_process and (done % cfg.log_every == 0 or done == cfg.max_steps):
+            out.mkdir(parents=True, exist_ok=True)
+            with log_path.open("a") as log:
+                log.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 1)}) + "\n")
+        if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+            save_checkpoint(accelerator, checkpoints, done, cfg.keep_checkpoints, unet, optimizer, lr_scheduler, ema)
+
+    accelerator.wait_for_everyone()
+    final = out / "pipeline"
+    if accelerator.is_main_process:
+        if ema is not None:
+            ema.copy_to(params)
+        pipe.unet = accelerator.unwrap_model(unet).eval()
+        pipe.unet.disable_gradient_checkpointing() if cfg.gradient_checkpointing else None
+        pipe.save_pretrained(final)
+        (final / "training_config.yaml").write_text(yaml.safe_dump(_config_dict(config), sort_keys=False))
+    accelerator.end_training()
+    return final
+
+
+def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimizer, lr_scheduler, ema=None) -> Path:
+    """Write a resumable checkpoint: UNet weights (safetensors), optimizer / LR-schedule / EMA states (tensors
+    and numbers only, so they load with `weights_only=True`) and the step. No RNG state is needed: every
+    random draw is a function of (seed, step)."""
+    from safetensors.torch import save_file
+
+    path = root / f"step-{step:07d}"
+    state = accelerator.get_state_dict(unet)
+    if accelerator.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path / "unet.safetensors"))
+        torch.save(optimizer.state_dict(), path / "optimizer.pt")
+        torch.save(lr_scheduler.state_dict(), path / "lr_scheduler.pt")
+        if ema is not None:
+            torch.save(ema.state_dict(), path / "ema.pt")
+        (path / "trainer_state.json").write_text(json.dumps({"step": step}))  # written last: marks it complete
+        for old in sorted(root.glob("step-*"))[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def load_checkpoint(path: Path, unet, optimizer, lr_scheduler, ema=None) -> int:
+    """Restore what `save_checkpoint` wrote; returns the step to continue from."""
+    from safetensors.torch import load_file
+
+    unet.load_state_dict(load_file(str(path / "unet.safetensors")))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+    lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
+    if ema is not None:
+        ema.load_state_dict(torch.load(path / "ema.pt", map_location="cpu", weights_only=True))
+    return json.loads((path / "trainer_state.json").read_text())["step"]
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    done = [p for p in sorted(Path(root).glob("step-*")) if (p / "trainer_state.json").exists()]
+    return done[-1] if done else None
+
+
+def _config_dict(config: Config) -> dict:
+    return {"seed": config.seed, "output_dir": config.output_dir, "init": config.init, "unet": config.unet,
+            "data": config.data, "train": dict(config.train.__dict__)}
+
+
+# -- command --------------------------------------------------------------------------------------------
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="YAML config (see configs/tiny.yaml, configs/paper.yaml)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
+    parser.add_argument("--output-dir", type=Path, default=None, help="override output_dir")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output dir")
+
+
+def run(args) -> int:
+    config = Config.from_yaml(args.config)
+    if args.max_steps is not None:
+        config.train.max_steps = args.max_steps
+    if args.output_dir is not None:
+        config.output_dir = str(args.output_dir)
+    final = train(config, resume=args.resume)
+    print(final)
+    return 0
