@@ -64,7 +64,8 @@ class MotionStats:
 
 
 def _as_frames(frames) -> np.ndarray:
-    """Frames as a uint8 (F, H, W, 3) or (F, H, W) array; floats are read as [0, 1] (or [0, 255])."""
+    """Frames as a uint8 (F, H, W, 3) or (F, H, W) array; floats are read as [0, 1], [-1, 1] (when any value
+    is negative) or [0, 255] (when any value exceeds 1)."""
     if hasattr(frames, "detach"):  # a torch tensor
         frames = frames.detach().cpu().numpy()
     frames = np.asarray(frames) if not isinstance(frames, (list, tuple)) else np.stack([np.asarray(f) for f in frames])
@@ -81,6 +82,8 @@ def _as_frames(frames) -> np.ndarray:
         )
     if frames.dtype != np.uint8:
         frames = frames.astype(np.float32)
+        if frames.size and float(frames.min()) < 0:  # [-1, 1], the range of pipeline/VAE pixel values
+            frames = (frames + 1.0) * 0.5
         scale = 255.0 if frames.size and float(frames.max()) <= 1.0 else 1.0
         frames = np.clip(frames * scale, 0, 255).round().astype(np.uint8)
     if frames.ndim == 4 and frames.shape[-1] == 4:
@@ -158,7 +161,7 @@ def optical_flow(frames, method: str = "dis", *, raft_weights=None, preset: str 
     """Dense optical flow between consecutive frames.
 
     Args:
-        frames: uint8 (F, H, W, 3) RGB or (F, H, W) gray, F >= 2 (floats in [0, 1] are accepted).
+        frames: uint8 (F, H, W, 3) RGB or (F, H, W) gray, F >= 2 (floats in [0, 1] or [-1, 1] are accepted).
         method: "dis" (OpenCV DIS, default), "farneback", or "raft" (needs `raft_weights`).
         raft_weights: path to torchvision RAFT weights (raft_large or raft_small state dict).
         preset: DIS preset, "fast" (default), "medium" or "ultrafast".

@@ -117,6 +117,8 @@ def test_gray_and_float_inputs_match_uint8_rgb():
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
     assert measure_ofm(gray) == pytest.approx(measure_ofm(frames), rel=1e-6)
     assert measure_ofm(frames.astype(np.float32) / 255) == pytest.approx(measure_ofm(frames), rel=1e-6)
+    assert measure_ofm(frames.astype(np.float32) / 127.5 - 1) == pytest.approx(measure_ofm(frames), rel=1e-6)
+    assert measure_ofm(torch.from_numpy(frames)) == pytest.approx(measure_ofm(frames), rel=1e-6)
 
 
 def test_fixed_threshold_overrides_rule():
@@ -147,11 +149,11 @@ def test_raft_runs_from_a_user_supplied_state_dict(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "raft_small.pth"
     torch.save(raft_small().state_dict(), path)
-    frames, _ = moving_square(width=60, speed=2, num_frames=3)  # 60x45: not a multiple of 8, gets padded
-    f = optical_flow(frames, method="raft", raft_weights=path, device="cpu")
-    assert f.shape == (2, 45, 60, 2) and f.dtype == np.float32 and np.isfinite(f).all()
+    frames, _ = moving_square(width=60, speed=2, num_frames=2)  # 60x45: not a multiple of 8, gets padded
+    # one RAFT pass only (random weights, CPU): the values are meaningless, the plumbing is not
     stats = motion_stats(frames, method="raft", raft_weights=str(path), device="cpu")
-    assert stats.magnitude.shape == (2, 45, 60)
+    assert stats.magnitude.shape == (1, 45, 60) and stats.magnitude.dtype == np.float32
+    assert np.isfinite(stats.magnitude).all() and stats.mask.shape == (45, 60)
     flow._load_raft.cache_clear()
     with pytest.raises(ValueError, match="not a torchvision RAFT state dict"):
         torch.save({"weight": torch.zeros(1)}, tmp_path / "other.pth")
