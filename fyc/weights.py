@@ -318,23 +318,33 @@ def _load_sd_single_file(path: Path, config, torch_dtype, root: Path) -> StableD
     text_cls = getattr(transformers, (index.get("text_encoder") or [None, "CLIPTextModel"])[1])
     tokenizer_cls = getattr(transformers, (index.get("tokenizer") or [None, "CLIPTokenizer"])[1])
     common = dict(config=config_location, local_files_only=local, torch_dtype=torch_dtype)
-    try:
-        unet = UNet2DConditionModel.from_single_file(state, subfolder="unet", low_cpu_mem_usage=True, **common)
-        vae = AutoencoderKL.from_single_file(state, subfolder="vae", low_cpu_mem_usage=True, **common)
-        text_encoder = create_diffusers_clip_model_from_ldm(
+    loaders = {
+        "UNet": lambda: UNet2DConditionModel.from_single_file(state, subfolder="unet", low_cpu_mem_usage=True, **common),
+        "VAE": lambda: AutoencoderKL.from_single_file(state, subfolder="vae", low_cpu_mem_usage=True, **common),
+        "text encoder": lambda: create_diffusers_clip_model_from_ldm(
             text_cls, state, subfolder="text_encoder", config=config_location, torch_dtype=torch_dtype,
             local_files_only=local,
-        )
-        tokenizer = tokenizer_cls.from_pretrained(config_location, subfolder="tokenizer", local_files_only=local)
-    except (OSError, EnvironmentError) as e:
-        raise FileNotFoundError(
-            f"could not read SD 1.5's configs from {config_location} to load {path} ({e}). Fetch them with "
-            f"`{_download_command('sd15-config', root)}` or pass config= a diffusers SD 1.5 folder."
-        ) from e
-    except (ValueError, RuntimeError, KeyError) as e:
-        raise ValueError(f"{path} does not fit the Stable Diffusion architecture in {config_location}: {e}") from e
-    for what, model in (("UNet", unet), ("VAE", vae), ("text encoder", text_encoder)):
-        _require_complete(model, what, path)
+        ),
+        "tokenizer": lambda: tokenizer_cls.from_pretrained(config_location, subfolder="tokenizer", local_files_only=local),
+    }
+    loaded = {}
+    for what, load in loaders.items():
+        try:
+            loaded[what] = load()
+        except (OSError, EnvironmentError) as e:
+            raise FileNotFoundError(
+                f"could not read SD 1.5's {what} config from {config_location} to load {path} ({e}). Fetch the configs "
+                f"with `{_download_command('sd15-config', root)}` or pass config= a diffusers SD 1.5 folder."
+            ) from e
+        except (ValueError, RuntimeError, KeyError, NotImplementedError) as e:
+            if "meta" in str(e):  # weights absent from the file stay on the meta device and fail to move
+                raise CorruptWeightsError(
+                    f"{path} lacks weights of the {what}: it is incomplete or not a Stable Diffusion 1.x checkpoint."
+                ) from e
+            raise ValueError(f"{path} does not fit the Stable Diffusion {what} in {config_location}: {e}") from e
+        if what != "tokenizer":
+            _require_complete(loaded[what], what, path)
+    unet, vae, text_encoder, tokenizer = loaded["UNet"], loaded["VAE"], loaded["text encoder"], loaded["tokenizer"]
     return StableDiffusionComponents(vae.eval(), text_encoder.eval(), tokenizer, unet.eval())
 
 
@@ -602,6 +612,8 @@ def _check_pipeline_folder(folder: Path, hint: str | None) -> tuple[dict, dict]:
 def _require_config(folder: Path, hint: str | None) -> None:
     if not folder.is_dir() or not any(folder.iterdir()):
         raise FileNotFoundError(f"{folder} is missing." + (f" Restore it with `{hint}`." if hint else ""))
+    for file in folder.glob("*.json"):
+        _read_json(file, hint)
 
 
 def _require_model_weights(folder: Path, hint: str | None) -> None:
@@ -609,6 +621,7 @@ def _require_model_weights(folder: Path, hint: str | None) -> None:
     restore = f" Restore it with `{hint}`." if hint else ""
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder / 'config.json'} not found.{restore}")
+    _read_json(folder / "config.json", hint)
     files = [p for p in weights_files(folder) if p.parent == folder]
     if not files:
         raise FileNotFoundError(
