@@ -310,3 +310,13 @@ def test_prepare_with_worker_processes(videos, tmp_path):
     counts = prepare(str(videos / "results.csv"), tmp_path / "c", spec=ClipSpec(6, 2, 96, 128, start="first"),
                      workers=2, log=lambda *_: None)
     assert counts == {"ok": 3, "corrupt": 1, "too_short": 1, "missing": 1}
+
+
+def test_truncated_tar_shard_does_not_stop_the_run(videos, tmp_path):
+    whole = (videos / "shards" / "00000.tar").read_bytes()
+    (tmp_path / "a.tar").write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    (tmp_path / "b.tar").write_bytes((videos / "shards" / "00001.tar").read_bytes())
+    ds = VideoShardDataset([str(tmp_path / "a.tar"), str(tmp_path / "b.tar")], spec=SPEC)
+    with pytest.warns(UserWarning, match="ReadError"):
+        ids = [s["video_id"] for s in ds]
+    assert ids[-1] == "v3" and "v0" in ids  # what was readable of a.tar, then all of b.tar

@@ -29,6 +29,9 @@ from fyc.data.sources import VideoItem, expand_shards, iter_shard_items, read_we
 from fyc.data.video import ClipSpec, VideoError
 
 
+MAX_SKIP_LINES = 20  # per run: enough to see what is wrong, not a wall of text for a bad mirror
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """"I/N" -> (I, N) with 0 <= I < N."""
     try:
@@ -138,8 +141,10 @@ def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec
                 counts[entry["status"]] += 1
                 if entry["status"] == "ok":
                     ofms.append(entry["ofm"])
-                else:
+                elif sum(v for k, v in counts.items() if k not in ("ok", "already")) <= MAX_SKIP_LINES:
                     log(f"  skipped {entry['video_id']}: {entry['status']} ({entry.get('error', '')})")
+                    if sum(v for k, v in counts.items() if k not in ("ok", "already")) == MAX_SKIP_LINES:
+                        log(f"  (further skipped videos are not listed; the index has every one with its error)")
         finally:
             if pool is not None:
                 pool.close()
