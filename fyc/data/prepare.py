@@ -144,7 +144,7 @@ def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec
                 elif sum(v for k, v in counts.items() if k not in ("ok", "already")) <= MAX_SKIP_LINES:
                     log(f"  skipped {entry['video_id']}: {entry['status']} ({entry.get('error', '')})")
                     if sum(v for k, v in counts.items() if k not in ("ok", "already")) == MAX_SKIP_LINES:
-                        log(f"  (further skipped videos are not listed; the index has every one with its error)")
+                        log("  (further skipped videos are not listed; the index has every one with its error)")
         finally:
             if pool is not None:
                 pool.close()
