@@ -159,7 +159,8 @@ def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
 
 
 def build_dataset(data: dict):
-    """The training set from `data:` — `kind: synthetic | webvid | shards`."""
+    """The training set from `data:` — `kind: synthetic | webvid | shards`. (`cache:` is handled by the caller.)"""
+    data = {k: v for k, v in data.items() if k != "cache"}
     kind = data.get("kind", "synthetic")
     num_frames, size = data.get("num_frames", 16), data.get("size", 128)
     if kind == "synthetic":
@@ -230,11 +231,15 @@ class TextCache:
 def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
     """One micro-batch's v-prediction loss with FYC conditioning."""
     scheduler = pipe.scheduler
-    pixels = batch["pixel_values"].to(device)  # (B, F, 3, H, W) in [-1, 1]
-    b, f = pixels.shape[:2]
-    with torch.no_grad():
-        latents = pipe.encode_first_frame(pixels.flatten(0, 1)).float()
-    latents = latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, 4, F, h, w)
+    if "latents" in batch:  # from a latent cache
+        latents = batch["latents"].to(device).float()
+        b, f = latents.shape[0], latents.shape[2]
+    else:
+        pixels = batch["pixel_values"].to(device)  # (B, F, 3, H, W) in [-1, 1]
+        b, f = pixels.shape[:2]
+        with torch.no_grad():
+            latents = pipe.encode_first_frame(pixels.flatten(0, 1)).float()
+        latents = latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, 4, F, h, w)
     size = latents.shape[-2:]
 
     def rand(*shape):
@@ -301,8 +306,17 @@ def train(config: Config, resume: bool = False) -> Path:
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
 
     dataset = build_dataset(config.data)
+    if config.data.get("cache"):
+        from .data.latent_cache import LatentCacheDataset, build_latent_cache, vae_fingerprint
+
+        # Encoded once by the frozen VAE; every later step and every resumed run reads latents only.
+        if accelerator.is_main_process:
+            build_latent_cache(dataset, pipe.encode_first_frame, config.data["cache"], vae_fingerprint(pipe.vae),
+                               progress=accelerator.is_local_main_process)
+        accelerator.wait_for_everyone()
+        dataset = LatentCacheDataset(config.data["cache"])
     if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
-        raise ValueError("training needs a map-style dataset (synthetic or webvid); prepare shards into a cache first")
+        raise ValueError("training needs a map-style dataset for exact resume: use data.kind webvid (a folder of videos + CSV) or synthetic")
     texts = TextCache(pipe, device)
 
     start_step = 0

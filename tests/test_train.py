@@ -74,3 +74,22 @@ def test_config_rejects_unknown_settings(tmp_path):
     bad.write_text("trian: {}\n")
     with pytest.raises(ValueError, match="trian"):
         Config.from_yaml(bad)
+
+
+def test_training_from_a_latent_cache(tmp_path):
+    from fyc.data.latent_cache import LatentCacheDataset
+
+    config = tiny_config(tmp_path / "run", 2)
+    config.data = {**config.data, "length": 6, "cache": str(tmp_path / "cache")}
+    config.train.batch_size = 2
+    final = train(config)
+    cache = LatentCacheDataset(tmp_path / "cache")
+    item = cache[5]
+    assert len(cache) == 6 and item["latents"].shape == (4, 4, 8, 8)
+    assert item["motion_mask"].shape == (32, 32) and isinstance(item["motion_prompt"], str) and item["motion_prompt"]
+    assert (final / "model_index.json").exists()
+    # a cache belongs to the VAE that wrote it
+    from fyc.data.latent_cache import build_latent_cache
+
+    with pytest.raises(ValueError, match="other settings"):
+        build_latent_cache([], lambda x: x, tmp_path / "cache", fingerprint="another-vae")
