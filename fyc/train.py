@@ -339,6 +339,8 @@ def train(config: Config, resume: bool = False) -> Path:
         for micro in range(cfg.gradient_accumulation_steps):
             global_micro = step * cfg.gradient_accumulation_steps + micro
             indices = step_indices(global_micro, cfg.batch_size, len(dataset), config.seed, accelerator.process_index, accelerator.num_processes)
+            if hasattr(dataset, "set_epoch"):  # real videos draw a new clip start each epoch
+                dataset.set_epoch(global_micro * cfg.batch_size * accelerator.num_processes // len(dataset))
             batch = _collate([dataset[i] for i in indices])
             generator = torch.Generator().manual_seed(config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
             with accelerator.accumulate(unet):
