@@ -204,6 +204,44 @@ def test_adapter_and_base_names(tmp_path):
     assert [_adapter_name(a) for a in (v2, pia, v3)] == ["AnimateDiff v2", "PIA", "AnimateDiff v1/v3"]
 
 
+def test_full_size_layouts_match_the_public_checkpoints():
+    """The layout writers at SD 1.5 / AnimateDiff v2 size (meta tensors, no memory): the keys diffusers uses to
+    recognise the real files are there, diffusers maps them back, and the adapter config read off the weights is
+    AnimateDiff v2's."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL
+    from diffusers.loaders.single_file_utils import (
+        CHECKPOINT_KEY_NAMES,
+        convert_animatediff_checkpoint_to_diffusers,
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+        infer_diffusers_model_type,
+    )
+
+    from fyc.weights import _adapter_config
+    from original_layouts import adapter_to_original, unet_to_ldm, vae_to_ldm
+
+    with init_empty_weights():
+        unet = UNet2DConditionModel(cross_attention_dim=768)  # SD 1.5's UNet
+        vae = AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2,
+        )
+        adapter = MotionAdapter()  # diffusers' defaults are AnimateDiff v2's
+    ldm = {**unet_to_ldm(unet.state_dict(), unet.config), **vae_to_ldm(vae.state_dict(), vae.config)}
+    assert CHECKPOINT_KEY_NAMES["v1"] in ldm and infer_diffusers_model_type(ldm) == "v1"
+    assert set(convert_ldm_unet_checkpoint(ldm, dict(unet.config))) == set(unet.state_dict())
+    assert set(convert_ldm_vae_checkpoint(ldm, dict(vae.config))) == set(vae.state_dict())
+
+    original = adapter_to_original(adapter.state_dict())
+    assert CHECKPOINT_KEY_NAMES["animatediff"] in original and CHECKPOINT_KEY_NAMES["animatediff_v2"] in original
+    converted = convert_animatediff_checkpoint_to_diffusers(original)
+    config = _adapter_config(converted, None, pe_length=32)
+    for key in ("block_out_channels", "motion_layers_per_block", "motion_num_attention_heads",
+                "motion_norm_num_groups", "motion_max_seq_length", "use_motion_mid_block", "conv_in_channels"):
+        assert config[key] == adapter.config[key], key
+
+
 def test_motion_adapter_missing_names_the_download_command(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"python -m fyc download animatediff --dir .*animatediff-original"):
         load_motion_adapter(weights_dir=tmp_path)
