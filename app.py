@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import gradio as gr
@@ -50,15 +51,20 @@ def gpu_decorator():
 
 
 def fetch_weights_if_online() -> None:
-    """On a hosted Space, fetch the weights at start-up (best effort: offline, the demo model is used)."""
-    if not os.environ.get("SPACE_ID"):
+    """On a hosted Space, fetch SAM ViT-B at start-up for exact masks (best effort: offline or on failure the
+    classical segmenter is used). The demo animation model ships with the repository."""
+    if not os.environ.get("SPACE_ID") or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return
     try:
+        from fyc.weights import sam_checkpoints
+
+        if sam_checkpoints():
+            return
         from fyc.__main__ import main as fyc_main
 
-        fyc_main(["download", "demo"])
+        fyc_main(["download", "sam-vit-b"])
     except (Exception, SystemExit) as error:  # noqa: BLE001 - a failed download must not stop the app
-        print(f"Could not fetch weights at start-up ({error}); using what is under weights/.", file=sys.stderr)
+        print(f"Could not fetch SAM weights at start-up ({error}); masks will be approximate.", file=sys.stderr)
 
 
 def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXAMPLES_DIR) -> gr.Blocks:
@@ -66,8 +72,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
     events = events or AppEvents(engine)
     defaults = engine.defaults()
     examples = load_examples(examples_dir)
-    segment = dict(concurrency_id="segment", concurrency_limit=1)  # one segmenter, one image embedding at a time
-    local = dict(concurrency_limit=None, show_progress="hidden")  # session-only edits: never wait
+    # UI events act on the browser's session state: private (only /animate is a public API endpoint).
+    segment = dict(concurrency_id="segment", concurrency_limit=1, api_visibility="private")  # one segmenter
+    local = dict(concurrency_limit=None, show_progress="hidden", api_visibility="private")  # session-only edits
 
     with gr.Blocks(title="Follow-Your-Click", fill_width=True, delete_cache=CACHE_EXPIRY) as demo:
         session = gr.State(Session())
@@ -130,7 +137,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 cache_examples=False,
             )
             gallery.load_input_event.then(events.load_example, [image, regions_json, session], edit_outputs,
-                                          api_visibility="private", show_progress_on=[hint], **segment)
+                                          show_progress_on=[hint], **segment)
+            gallery.load_input_event.then(events.clear_outputs, None, [video, mp4_file, gif_file], queue=False,
+                                          api_visibility="private")
 
         # Hidden inputs/outputs of the /animate API (gradio_client), sharing the models and their queue.
         with gr.Group(visible=False):
@@ -151,22 +160,27 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         image.upload(events.upload, [image, session], edit_outputs, **local).then(
             events.embed, [session], [hint], show_progress_on=[hint], **segment)
         image.clear(events.clear_image, [session], edit_outputs, **local)
+        # A new or removed image makes the previous animation stale.
+        for trigger in (image.upload, image.clear):
+            trigger(events.clear_outputs, None, [video, mp4_file, gif_file], queue=False, api_visibility="private")
         image.select(events.click, [session, mode], edit_outputs, show_progress="minimal", **segment)
         undo.click(events.undo, [session], edit_outputs, show_progress="hidden", **segment)
         clear_object.click(events.clear_object, [session], edit_outputs, **local)
         clear_all.click(events.clear_all, [session], edit_outputs, **local)
         add_object.click(events.add_object, [session], edit_outputs, **local)
         objects.input(events.select_object, [session, objects], edit_outputs, **local)
-        prompt.input(events.set_prompt, [session, prompt], [session, objects, regions_json], trigger_mode="always_last",
-                     **local)
+        # .change, not .input: pasted or autofilled text counts too (setting the same prompt back is a no-op).
+        prompt.change(events.set_prompt, [session, prompt], [session, objects, regions_json], trigger_mode="always_last",
+                      **local)
         apply_json.click(events.apply_regions, [session, regions_json], edit_outputs, **segment)
 
         run = generate.click(
-            events.generate, [session, ofm, seed, steps, frames, fps, keep_background], [video, mp4_file, gif_file, hint],
+            events.generate, [session, prompt, ofm, seed, steps, frames, fps, keep_background],
+            [video, mp4_file, gif_file, hint],
             concurrency_id="generate", concurrency_limit=GENERATION_CONCURRENCY, show_progress_on=[video],
             api_visibility="private",
         )
-        cancel.click(events.cancel, None, [hint], cancels=[run], queue=False)
+        cancel.click(events.cancel, None, [hint], cancels=[run], queue=False, api_visibility="private")
         api_trigger.click(
             events.api_animate,
             [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep],
@@ -202,6 +216,8 @@ def launch(demo: gr.Blocks, args, **kwargs):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM (docker stop, a Space restart) exits normally, so atexit removes our temporary videos.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     fetch_weights_if_online()
     engine = Engine(weights=args.weights, sam_checkpoint=args.sam_checkpoint, segmenter=args.segmenter,
                     gpu=gpu_decorator()).load()

@@ -146,7 +146,7 @@ class Engine:
             hint = ""
         else:
             masks = "approximate masks: no SAM weights"
-            hint = " (for exact masks: `python -m fyc download sam`)"
+            hint = " (for exact masks: `python -m fyc download sam-vit-b`)"
         return f"{model} · {masks}{hint}"
 
     # ---- segmentation ------------------------------------------------------------------------------

@@ -174,9 +174,15 @@ class AppEvents:
 
     # ---- generation --------------------------------------------------------------------------------
 
-    def generate(self, session: Session, ofm, seed, num_inference_steps, num_frames, fps, keep_background,
+    def generate(self, session: Session, prompt, ofm, seed, num_inference_steps, num_frames, fps, keep_background,
                  request: gr.Request = None, progress=gr.Progress()):
-        """Animate the session's objects; returns (video, mp4 download, gif download, hint)."""
+        """Animate the session's objects; returns (video, mp4 download, gif download, hint).
+
+        `prompt` is the prompt box's current text, applied to the selected object first: the box's own change
+        event may not have reached the session yet when Generate is pressed right after typing.
+        """
+        if prompt is not None:
+            session.set_prompt(prompt)
         problem = session.problem()
         if problem:
             raise gr.Error(problem)
@@ -196,6 +202,11 @@ class AppEvents:
         hint = (f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
                 f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take.")
         return mp4, gr.update(value=mp4, visible=True), gr.update(value=gif, visible=True), hint
+
+    @staticmethod
+    def clear_outputs():
+        """Empty the video and hide the downloads (a new image makes them stale)."""
+        return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False)
 
     def cancel(self, request: gr.Request = None) -> str:
         """Stop this visitor's running generation (within one denoising step)."""
