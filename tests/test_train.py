@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fyc import FollowYourClickPipeline, Region
+from fyc import Region, load_pipeline
 from fyc.train import Config, latest_checkpoint, step_indices, train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny.yaml"
@@ -32,7 +32,8 @@ def test_tiny_run_logs_finite_losses_and_saves_a_loadable_pipeline(uninterrupted
     assert [entry["step"] for entry in log] == [1, 2, 3, 4]
     assert all(np.isfinite(entry["loss"]) for entry in log)
     assert (final / "training_config.yaml").exists()
-    pipe = FollowYourClickPipeline.from_pretrained(final)
+    assert not (final / "text_encoder").exists()  # MiniLM is used from its package, never copied
+    pipe = load_pipeline(final)
     pipe.set_progress_bar_config(disable=True)
     mask = np.zeros((40, 40), bool)
     mask[10:30, 10:30] = True

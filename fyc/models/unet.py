@@ -13,6 +13,8 @@ Every new weight starts at zero, so a model built by `from_unet2d` computes what
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.attention import BasicTransformerBlock
@@ -258,7 +260,15 @@ class FYCUNetMotionModel(UNetMotionModel):
         unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", "first_frame_layout"}
         if unknown:
             raise TypeError(f"unexpected arguments for FYCUNetMotionModel.from_unet2d: {sorted(unknown)}")
+        # diffusers hands PIA's conv_in module itself to the new model and writes SD's channels into it; keep
+        # the adapter intact and give the model a layer of its own.
+        pia_conv_in = None
+        if motion_adapter is not None and motion_adapter.config.get("conv_in_channels"):
+            pia_conv_in = {k: v.clone() for k, v in motion_adapter.conv_in.state_dict().items()}
         model = super().from_unet2d(unet, motion_adapter, load_weights=load_weights)
+        if pia_conv_in is not None and model.conv_in is motion_adapter.conv_in:
+            model.conv_in = copy.deepcopy(model.conv_in)
+            motion_adapter.conv_in.load_state_dict(pia_conv_in)
         structural = {k: v for k, v in fyc_config.items() if k != "first_frame_layout"}
         if any(model.config[k] != v for k, v in structural.items()):
             # The parent builds with default MA settings; rebuild the MA blocks with the requested ones.
