@@ -1,0 +1,77 @@
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import PIL.Image
+import pytest
+
+from fyc.__main__ import main
+from fyc.cli.animate import collect_objects, parse_click
+from fyc.weights import save_pipeline
+from tiny import make_tiny_pipeline
+
+
+@pytest.fixture(scope="module")
+def saved_pipeline(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pipe")
+    save_pipeline(make_tiny_pipeline(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    rng = np.random.RandomState(0)
+    PIL.Image.fromarray((rng.rand(48, 80, 3) * 255).astype(np.uint8)).save(root / "image.png")
+    mask = np.zeros((48, 80), np.uint8)
+    mask[10:30, 20:50] = 255
+    PIL.Image.fromarray(mask).save(root / "mask.png")
+    return root
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "fyc", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for command in ("animate", "download", "train", "prepare", "captions", "eval"):
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_animate_with_a_mask_writes_a_video(saved_pipeline, files, tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    code = main(["animate", str(files / "image.png"), "--mask", str(files / "mask.png"), "--prompt", "sway",
+                 "--ofm", "4", "--frames", "4", "--steps", "2", "--weights", str(saved_pipeline), "-o", str(out)])
+    assert code == 0 and out.exists()
+    frames = iio.imread(out, index=None)
+    assert frames.shape[0] == 4 and frames.shape[-1] == 3
+
+
+def test_objects_are_grouped_by_prompt():
+    spec = [("click", (1, 2, 1)), ("prompt", "sway"), ("click", (3, 4, 1)), ("click", (5, 6, 0)), ("prompt", "move left")]
+    objects = collect_objects(spec)
+    assert [o["prompt"] for o in objects] == ["sway", "move left"]
+    assert objects[1]["points"] == [(3, 4, 1), (5, 6, 0)]
+    with pytest.raises(ValueError, match="no --click"):
+        collect_objects([("prompt", "sway")])
+    with pytest.raises(ValueError, match="no --prompt after it"):
+        collect_objects([("click", (1, 2, 1))])
+    with pytest.raises(ValueError, match="nothing to animate"):
+        collect_objects([])
+    assert parse_click("3,4") == (3.0, 4.0, 1) and parse_click("3,4,0") == (3.0, 4.0, 0)
+    for bad in ("3", "a,b", "1,2,5"):
+        with pytest.raises(Exception):
+            parse_click(bad)
+
+
+def test_animate_refuses_bad_arguments_with_exit_code_2(saved_pipeline, files, tmp_path, capsys):
+    base = ["animate", str(files / "image.png"), "--weights", str(saved_pipeline)]
+    assert main(base + ["--prompt", "sway"]) == 2
+    assert "no --click" in capsys.readouterr().err
+    assert main(base + ["--mask", str(files / "mask.png"), "--prompt", "sway", "-o", str(tmp_path / "x.avi")]) == 2
+    assert ".mp4 or .gif" in capsys.readouterr().err
+    assert main(base + ["--mask", str(files / "mask.png"), "--prompt", "sway", "--ofm", "-3", "--steps", "1",
+                        "-o", str(tmp_path / "x.gif")]) == 2
+    assert "ofm" in capsys.readouterr().err
+    assert main(["animate", str(tmp_path / "missing.png"), "--mask", str(files / "mask.png"), "--prompt", "sway"]) == 2
+    assert "missing.png" in capsys.readouterr().err
