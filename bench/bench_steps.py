@@ -32,6 +32,7 @@ import torch
 
 from fyc.eval import metrics as M
 from fyc.eval.benchmark import load_benchmark
+from fyc.weights import load_pipeline
 
 TOLERANCE = 0.05
 BASELINE = ("ddim", 50)
@@ -73,18 +74,6 @@ def within_tolerance(values: dict, base: dict, tolerance: float = TOLERANCE) -> 
     return abs(values["region_leakage"] - base["region_leakage"]) <= tolerance * abs(base["region_motion"] or 0.0)
 
 
-def load(weights):
-    try:
-        from fyc.weights import load_pipeline
-    except ImportError:
-        from fyc.pipeline import FollowYourClickPipeline
-
-        if weights is None:
-            raise FileNotFoundError("pass --weights DIR (fyc.weights is not available to find default weights)")
-        return FollowYourClickPipeline.from_pretrained(weights)
-    return load_pipeline(weights)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="saved pipeline folder (default: the demo model)")
@@ -101,7 +90,7 @@ def main():
         args.items, args.steps = 2, [5, 10, 20, 50]
 
     try:
-        pipe = load(args.weights)
+        pipe = load_pipeline(args.weights)
     except FileNotFoundError as err:
         print(f"bench_steps: skipped, no weights to measure ({err})")
         return

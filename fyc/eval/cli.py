@@ -48,27 +48,6 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
 
 
-def _load_pipeline(weights):
-    try:
-        from fyc.weights import load_pipeline
-    except ImportError:  # fyc.weights not installed yet: a saved pipeline folder still loads
-        if weights is None:
-            raise FileNotFoundError("--weights DIR is required: fyc.weights (default weights) is not available.")
-        from fyc.pipeline import FollowYourClickPipeline
-
-        return FollowYourClickPipeline.from_pretrained(weights)
-    return load_pipeline(weights)
-
-
-def _describe(pipe) -> str:
-    try:
-        from fyc.weights import describe
-
-        return describe(pipe)
-    except (ImportError, AttributeError):
-        return f"{type(pipe.unet).__name__}, {getattr(pipe, 'native_size', '?')} px"
-
-
 def _select_items(args, pipe, synthetic_count):
     from fyc.eval.benchmark import load_benchmark, quick_levels
 
@@ -102,11 +81,12 @@ def run(args) -> int:
     from fyc.eval.fvd import load_video_network
     from fyc.eval.perceptual import load_perceptual
     from fyc.eval.report import write_report
+    from fyc.weights import describe, load_pipeline
 
     preset = QUICK if args.quick else FULL
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     started = time.time()
-    pipe = _load_pipeline(args.weights)
+    pipe = load_pipeline(args.weights)
     pipe.to(device)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
@@ -124,7 +104,7 @@ def run(args) -> int:
     items = _select_items(args, pipe, synthetic_count)
     options = EvalOptions(num_inference_steps=args.steps or preset["steps"], num_frames=args.num_frames,
                           guidance_scale=args.guidance_scale, flow_method=args.flow)
-    print(f"Evaluating {_describe(pipe)} on {len(items)} items ({args.benchmark}), "
+    print(f"Evaluating {describe(pipe)} on {len(items)} items ({args.benchmark}), "
           f"{options.num_inference_steps} steps, {options.num_frames} frames, {device}", flush=True)
     results = evaluate(pipe, items, options, clip=clip, video_net=video_net, perceptual=perceptual,
                        not_measured=not_measured, log=lambda line: print(line, flush=True))
@@ -133,7 +113,7 @@ def run(args) -> int:
         "command": "python -m fyc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if sys.argv[1:2] == ["eval"] else "python -m fyc eval",
         "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
-        "model": _describe(pipe),
+        "model": describe(pipe),
         "weights": str(args.weights or "default"),
         "set": str(args.benchmark),
         "quick": bool(args.quick),
