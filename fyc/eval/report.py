@@ -31,7 +31,7 @@ REGIONAL_ROWS = (
     ("pic", "PIC: 1 - LPIPS-like distance to the input", "↑"),
 )
 SCALE_CAVEAT = (
-    "The paper's figures come from SD 1.5 + AnimateDiff (about 1.4 B parameters) trained on WebVid-10M at "
+    "The paper's figures come from SD 1.5 + AnimateDiff (a 1.3 B-parameter UNet) trained on WebVid-10M at "
     "512 px and measured on its own test set; a small model trained on CPU for hours, measured on a handful "
     "of clips at low resolution, is not comparable number for number. I1-MSE depends on resolution and "
     "content, FVD from a few clips is mostly estimation noise, and the paper does not state the scale of "
