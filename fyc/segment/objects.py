@@ -161,8 +161,8 @@ class Regions:
             ValueError: an object has clicks but no prompt (and no default), or a mask is empty.
             RuntimeError: masks are missing because no segmenter/image was given.
         """
-        regions = []
-        for position, (obj, mask) in enumerate(zip(self.objects, self.masks())):
+        used = []
+        for position, obj in enumerate(self.objects):
             if not obj.points:
                 continue
             if not any(label == 1 for *_, label in obj.points):
@@ -172,15 +172,18 @@ class Regions:
                     f"Object {position} has clicks but no mask: build Regions with image= and segmenter= "
                     "(or call set_image(image, segmenter)) so masks can be computed."
                 )
-            prompt = obj.prompt or (default_prompt or "")
-            if not prompt:
+            if not (obj.prompt or default_prompt):
                 raise ValueError(f"Object {position} has no motion prompt; type one, e.g. \"sway\".")
-            if not mask.any():
+            used.append(position)
+        masks = self.masks() if used else []
+        regions = []
+        for position in used:
+            if not masks[position].any():
                 raise ValueError(
-                    f"Object {position}'s mask is empty (a later object covers it entirely); click it again "
-                    "or remove it."
+                    f"Object {position}'s mask is empty (a later object covers it, or the click found "
+                    "nothing); click it again or remove it."
                 )
-            regions.append(Region(mask=mask, prompt=prompt))
+            regions.append(Region(mask=masks[position], prompt=self.objects[position].prompt or default_prompt))
         return regions
 
     # -- serialisation ---------------------------------------------------------------------------
@@ -253,7 +256,7 @@ class Regions:
         for obj in self.objects:
             if obj.mask is not None:
                 return obj.mask.shape
-        raise RuntimeError("No image set: build Regions with image= to get masks.")
+        raise RuntimeError("No image set: build Regions with image= and segmenter= to get masks.")
 
     def _update_mask(self, obj: ClickObject) -> np.ndarray | None:
         # Without an include click there is no object yet (a lone exclude click waits for one).

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+FETCH_HINT = "python -m fyc download sam-vit-b"
 
 # encoder (embed_dim, depth, num_heads, global_attn_indexes) of the published models, as in
 # segment_anything/build_sam.py.
@@ -189,42 +190,24 @@ def _count_indexed(state_dict, prefix: str) -> int:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict:
-    """Read a SAM state dict from ``.safetensors`` or a torch pickle, safely.
+    """Read a SAM state dict from ``.safetensors`` or a torch pickle, safely (`fyc.checkpoint_io`).
 
-    Accepts the bare state dict of the official files and the common wrappers (``{"model": ...}``,
-    ``{"state_dict": ...}``, keys prefixed with ``module.`` by DataParallel). Floating tensors are
-    returned as float32.
+    Accepts the bare state dict of the official files and the wrappers `fyc.checkpoint_io` undoes
+    (``{"state_dict": ...}``, keys prefixed with ``module.``). Floating tensors are returned as float32.
 
     Raises:
-        SamCheckpointError: naming the file, when it cannot be read or holds no tensors.
+        FileNotFoundError, CorruptWeightsError, UnsafeCheckpointError (from `fyc.checkpoint_io`) and
+        SamCheckpointError: each naming the file.
     """
-    import torch
+    from ..checkpoint_io import load_checkpoint
 
     path = Path(path)
-    if not path.is_file():
-        raise SamCheckpointError(f"SAM checkpoint {path} does not exist.")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state_dict = load_file(str(path), device="cpu")
-        else:
-            state_dict = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated zip, pickle with code, wrong format...: all mean "bad file"
+    if path.suffix not in CHECKPOINT_SUFFIXES:
         raise SamCheckpointError(
-            f"Could not read SAM checkpoint {path}: {type(error).__name__}: {_first_line(error)}. "
-            "Re-download it (the official files are sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth, "
-            "sam_vit_h_4b8939.pth) or remove it from weights/sam/ to use the approximate segmenter."
-        ) from error
-    for wrapper in ("model", "state_dict"):
-        if isinstance(state_dict, dict) and isinstance(state_dict.get(wrapper), dict):
-            state_dict = state_dict[wrapper]
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise SamCheckpointError(f"SAM checkpoint {path} does not hold a state dict of tensors.")
-    return {
-        key.removeprefix("module."): tensor.float() if tensor.is_floating_point() else tensor
-        for key, tensor in state_dict.items()
-    }
+            f"{path} is not a checkpoint file this loader reads; use one of {', '.join(CHECKPOINT_SUFFIXES)}."
+        )
+    raw = load_checkpoint(path, fetch_hint=FETCH_HINT)
+    return {key: tensor.float() if tensor.is_floating_point() else tensor for key, tensor in raw.items()}
 
 
 def _first_line(error: Exception) -> str:
@@ -252,7 +235,7 @@ def load_sam(path: str | os.PathLike, device=None):
         with torch.device("meta"):
             sam = build_sam(config)
         sam.load_state_dict(state_dict, strict=True, assign=True)
-    except (SamCheckpointError, RuntimeError, ValueError, KeyError, ZeroDivisionError) as error:
+    except (RuntimeError, ValueError, KeyError) as error:
         raise SamCheckpointError(f"SAM checkpoint {path} does not fit segment-anything's Sam: {_first_line(error)}") from error
     # Non-persistent buffers are not in the file: give them their real values.
     sam.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(-1, 1, 1), persistent=False)
@@ -266,22 +249,23 @@ def load_sam(path: str | os.PathLike, device=None):
 
 
 def default_weights_dir() -> Path:
-    """``$FYC_WEIGHTS_DIR`` if set, else the project's ``weights/`` folder."""
-    if os.environ.get("FYC_WEIGHTS_DIR"):
-        return Path(os.environ["FYC_WEIGHTS_DIR"])
-    return Path(__file__).resolve().parents[2] / "weights"
+    """The project's weights folder (`fyc.weights.weights_root`: ``$FYC_WEIGHTS_DIR`` or ``weights/``)."""
+    from ..weights import weights_root
+
+    return weights_root(None)
 
 
-def find_sam_checkpoint(weights_dir: str | os.PathLike | None = None) -> Path | None:
+def find_sam_checkpoint(weights_dir: str | os.PathLike | None = None, largest: bool = False) -> Path | None:
     """The SAM checkpoint under ``<weights_dir>/sam/`` (any file name), or None.
 
-    With several files the largest wins: it is the most capable model (ViT-H > ViT-L > ViT-B).
+    With several files, the smallest is returned unless ``largest``: on a CPU ViT-B's embedding takes
+    about 15 s against ViT-H's 80 s, while on a GPU the largest (most accurate) model costs little.
     """
-    folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
-    folder = folder / "sam"
+    folder = (Path(weights_dir) if weights_dir is not None else default_weights_dir()) / "sam"
     if not folder.is_dir():
         return None
     files = [p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES]
     if not files:
         return None
-    return sorted(files, key=lambda p: (-p.stat().st_size, p.name))[0]
+    sign = -1 if largest else 1
+    return sorted(files, key=lambda p: (sign * p.stat().st_size, p.name))[0]

@@ -61,8 +61,9 @@ class ClickSegmenter:
         """Pick and load a segmenter.
 
         Args:
-            checkpoint: a SAM checkpoint file (``.pth``/``.pt``/``.bin``/``.safetensors``, any name;
-                the ViT size is read from its tensors). None looks for one in ``<weights_dir>/sam/``.
+            checkpoint: a SAM checkpoint file (``.pth``/``.pt``/``.bin``/``.ckpt``/``.safetensors``, any
+                name; the ViT size is read from its tensors). None looks in ``<weights_dir>/sam/`` and,
+                with several files there, takes the smallest on a CPU and the largest on a GPU.
             prefer: None or "auto" (SAM when a checkpoint is found, else the classical segmenter),
                 "sam" (fail when there is no checkpoint) or "classical" (never load SAM).
             weights_dir: where to look for ``sam/``; default `default_weights_dir()` (``$FYC_WEIGHTS_DIR``
@@ -73,15 +74,18 @@ class ClickSegmenter:
                 ``work_size`` and ``iterations``.
 
         Raises:
-            SamCheckpointError: the checkpoint cannot be read or is not a SAM model (the message names the file).
-            FileNotFoundError: ``prefer="sam"`` and no checkpoint was given or found.
+            ValueError: the checkpoint cannot be read (`fyc.checkpoint_io.CorruptWeightsError`), carries
+                pickled code (`UnsafeCheckpointError`) or is not a SAM model (`SamCheckpointError`); the
+                message names the file.
+            FileNotFoundError: the given checkpoint does not exist, or ``prefer="sam"`` and none was found.
         """
         prefer = (prefer or "auto").lower()
         if prefer not in ("auto", "sam", CLASSICAL):
             raise ValueError(f"prefer must be None, 'auto', 'sam' or 'classical', got {prefer!r}.")
         post = {key: options.pop(key) for key in ("island_fraction", "hole_fraction") if key in options}
         if prefer != CLASSICAL:
-            path = checkpoint if checkpoint is not None else find_sam_checkpoint(weights_dir)
+            device = device if device is not None else _default_device()
+            path = checkpoint if checkpoint is not None else find_sam_checkpoint(weights_dir, largest=device != "cpu")
             if path is not None:
                 if options:
                     raise TypeError(f"Unknown options for the SAM segmenter: {sorted(options)}.")
@@ -96,12 +100,8 @@ class ClickSegmenter:
 
     @classmethod
     def _load_sam(cls, path, device, cache_size, **post) -> "ClickSegmenter":
-        import torch
-
         from .sam_backend import SamClickBackend
 
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         sam, config = load_sam(path, device=device)
         return cls(SamClickBackend(sam, cache_size=cache_size), f"sam-{config.model_type}", checkpoint=path, **post)
 
@@ -176,3 +176,9 @@ class ClickSegmenter:
     def __repr__(self) -> str:
         where = f", checkpoint={str(self.checkpoint)!r}" if self.checkpoint else ""
         return f"{type(self).__name__}(backend={self.backend!r}{where})"
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

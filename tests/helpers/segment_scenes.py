@@ -29,9 +29,23 @@ class Scene:
 
 
 def deepest_point(mask: np.ndarray) -> tuple[int, int]:
-    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    # Padding makes the image border count as outside, so the point is deep inside the visible part.
+    distance = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
     return int(x), int(y)
+
+
+def next_click(mask: np.ndarray | None, truth: np.ndarray) -> tuple[int, int, int]:
+    """The click a careful user makes next, as in interactive-segmentation benchmarks (NoC@IoU):
+    at the deepest point of the larger error, include (1) where the mask misses the object, exclude
+    (0) where it spills over. The first click (``mask`` None) is the object's deepest point."""
+    if mask is None:
+        return (*deepest_point(truth), 1)
+    missed, spilled = truth & ~mask, mask & ~truth
+    depth = lambda error: cv2.distanceTransform(np.pad(error, 1).astype(np.uint8), cv2.DIST_L2, 5).max()
+    if depth(missed) >= depth(spilled):
+        return (*deepest_point(missed), 1)
+    return (*deepest_point(spilled), 0)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -99,12 +113,17 @@ def fallback_scenes() -> list[Scene]:
     return scenes
 
 
-def two_object_scene() -> Scene:
-    """Two touching objects from different photographs on a third: the negative-click scene."""
+def two_object_scene(same_texture: bool = False) -> Scene:
+    """Two touching objects on a third photograph: the multi-click and exclude-click scene.
+
+    With ``same_texture`` both are cut from the cat photo (the second mirrored), so colour cannot tell
+    them apart and only an exclude click can.
+    """
     background = photo("rocket")
-    left_shape = blob_shape(130, 120, seed=4)
-    right_shape = blob_shape(130, 120, seed=5)
-    image, left = paste(background, photo("chelsea", (130, 120)), left_shape, 60, 60)
-    image, right = paste(image, photo("coffee", (130, 120)), right_shape, 60, 150)
+    left_source = photo("chelsea", (130, 120))
+    right_source = left_source[:, ::-1] if same_texture else photo("coffee", (130, 120))
+    image, left = paste(background, left_source, blob_shape(130, 120, seed=4), 60, 60)
+    image, right = paste(image, right_source, blob_shape(130, 120, seed=5), 60, 150)
     left &= ~right
-    return Scene("cat blob touching coffee blob on rocket", image, [left, right])
+    kind = "two cat blobs" if same_texture else "cat blob and coffee blob"
+    return Scene(f"{kind} touching on rocket", image, [left, right])
