@@ -136,5 +136,6 @@ def run(args) -> int:
     for key in ("first_frame_mse", "first_frame_psnr", "temporal_consistency", "text_alignment", "fvd", "pic",
                 "region_motion", "region_leakage", "ofm_spearman"):
         value = results.get(key)
-        print(f"  {key:22s} {value if value is not None else 'not measured'}")
+        reason = results["not_measured"].get(key, "")
+        print(f"  {key:22s} {value if value is not None else 'not measured' + (f' ({reason})' if reason else '')}")
     return 0
