@@ -27,7 +27,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fyc.eval import metrics as M
