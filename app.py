@@ -7,8 +7,9 @@ API (gradio_client):
 
     from gradio_client import Client, handle_file
     client = Client("http://127.0.0.1:7860/")
-    mp4, gif, info = client.predict(handle_file("cat.jpg"), '[{"points": [[235, 125, 1]], "prompt": "shake head"}]',
-                                    4.0, 0, api_name="/animate")
+    mp4, gif, info = client.predict(handle_file("examples/cat.jpg"),
+                                    '[{"points": [[170, 112, 1], [318, 135, 1]], "prompt": "blink"}]',
+                                    2.0, 0, api_name="/animate")   # image, clicks (x, y, label), OFM, seed
 """
 
 from __future__ import annotations
@@ -170,8 +171,8 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         add_object.click(events.add_object, [session], edit_outputs, **local)
         objects.input(events.select_object, [session, objects], edit_outputs, **local)
         # .change, not .input: pasted or autofilled text counts too (setting the same prompt back is a no-op).
-        prompt.change(events.set_prompt, [session, prompt], [session, objects, regions_json], trigger_mode="always_last",
-                      **local)
+        prompt.change(events.set_prompt, [session, prompt], [session, objects, regions_json, hint],
+                      trigger_mode="always_last", **local)
         apply_json.click(events.apply_regions, [session, regions_json], edit_outputs, **segment)
 
         run = generate.click(
@@ -203,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--segmenter", choices=["sam", "classical"], default=None,
                         help="force a click segmenter (default: SAM when its weights exist)")
     parser.add_argument("--max-file-size", default=MAX_UPLOAD, help=f"upload size cap (default {MAX_UPLOAD})")
+    parser.add_argument("--steps", type=int, default=None, help="default denoising steps (UI and API; default 25)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="default number of frames (UI and API; default 16, capped by the model)")
     return parser
 
 
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     fetch_weights_if_online()
     engine = Engine(weights=args.weights, sam_checkpoint=args.sam_checkpoint, segmenter=args.segmenter,
-                    gpu=gpu_decorator()).load()
+                    gpu=gpu_decorator(), num_inference_steps=args.steps, num_frames=args.frames).load()
     print(f"Follow-Your-Click: {engine.status_line()}", flush=True)
     launch(build_demo(engine), args)
     return 0

@@ -54,14 +54,18 @@ class Engine:
         device: "cuda", "cpu" or None (CUDA when available).
         gpu: decorator applied to the function that runs the pipeline (e.g. `spaces.GPU` on a ZeroGPU
             Space); None runs it as is.
+        num_inference_steps, num_frames: defaults for the sliders and the API instead of
+            `GenerationDefaults`' (fewer steps suit a CPU-only host).
     """
 
     def __init__(self, weights=None, sam_checkpoint=None, segmenter: str | None = None, device: str | None = None,
-                 gpu: Callable | None = None):
+                 gpu: Callable | None = None, num_inference_steps: int | None = None, num_frames: int | None = None):
         self.weights = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
         self.sam_checkpoint = sam_checkpoint if sam_checkpoint is not None else os.environ.get(SAM_ENV) or None
         self.segmenter_preference = segmenter
         self.device = device
+        self._default_overrides = {key: value for key, value in (("num_inference_steps", num_inference_steps),
+                                                                  ("num_frames", num_frames)) if value is not None}
         self._pipe = None
         self._pipe_error: str | None = None
         self._segmenter = None
@@ -124,7 +128,7 @@ class Engine:
 
     def defaults(self) -> GenerationDefaults:
         """Slider defaults for the loaded model (frames capped by its motion module)."""
-        defaults = GenerationDefaults()
+        defaults = GenerationDefaults(**self._default_overrides)
         if self.has_pipeline:
             limit = int(getattr(self._pipe.unet.config, "motion_max_seq_length", defaults.max_frames))
             defaults.max_frames = limit
@@ -163,8 +167,9 @@ class Engine:
         if not any(label for _, _, label in points):
             return None
         with self._segment_lock:
-            self.segmenter.set_image(image)  # cached by content: free when this image is the current one
-            mask = np.asarray(self.segmenter.predict([tuple(p) for p in points]), dtype=bool)
+            # set_image + predict in one call; embeddings are cached by content, so switching between
+            # visitors' images costs nothing after the first time.
+            mask = np.asarray(self.segmenter.predict([tuple(p) for p in points], image=image), dtype=bool)
         return mask if mask.any() else None
 
     # ---- animation ---------------------------------------------------------------------------------

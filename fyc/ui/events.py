@@ -69,7 +69,7 @@ class AppEvents:
             return f"Object {number}: {clicks}, no mask yet — add an include click on the object."
         coverage = 100.0 * obj.mask.mean()
         nxt = "type its motion prompt in the sidebar" if not obj.prompt else f'motion "{obj.prompt}"'
-        return f"Object {number}: {clicks}, mask covers {coverage:.0f}% of the image; {nxt}. **Add object** to animate another."
+        return f'Object {number}: {clicks}, mask covers {coverage:.0f}% of the image; {nxt}. "+ Add object" animates another.'
 
     # ---- image -------------------------------------------------------------------------------------
 
@@ -80,7 +80,7 @@ class AppEvents:
             session.reset()
             return self.render(session, "Upload an image or pick an example below.")
         session.set_image(np.asarray(image))
-        return self.render(session, "⏳ Preparing the image for clicking (computing its embedding)…")
+        return self.render(session, "Preparing the image for clicking (computing its embedding)… clicks made now are answered when it is ready.")
 
     def embed(self, session: Session) -> str:
         """Compute the segmenter's embedding of the session's image right after upload, not at the first click."""
@@ -88,8 +88,8 @@ class AppEvents:
             return "Upload an image or pick an example below."
         seconds = self.engine.embed(session.image)
         width, height = session.size
-        return (f"✅ Ready ({width}×{height}, prepared in {seconds:.1f} s). Click the object that should move; "
-                "switch to **Exclude** to remove a part.")
+        return (f"Ready ({width}×{height}, prepared in {seconds:.1f} s). Click the object that should move; "
+                "switch to Exclude to remove a part.")
 
     def clear_image(self, session: Session):
         """The image was removed (the ✕ on the image)."""
@@ -142,11 +142,12 @@ class AppEvents:
         return self.render(session, self.describe_selection(session))
 
     def set_prompt(self, session: Session, prompt: str):
-        """Typing in the prompt box: store it and relabel the object picker (image and box untouched)."""
+        """Typing in the prompt box: store it, relabel the object picker and the hint (image and box untouched).
+        Returns (session, objects, regions_json, hint)."""
         session.set_prompt(prompt)
         labels = session.object_labels()
         objects = gr.update(choices=[(label, i) for i, label in enumerate(labels)], value=session.selected)
-        return session, objects, session.to_json()
+        return session, objects, session.to_json(), self.describe_selection(session)
 
     # ---- JSON and examples -------------------------------------------------------------------------
 

@@ -1,0 +1,244 @@
+"""The app's event functions called directly, with the classical segmenter and the tiny pipeline."""
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+from tiny import make_tiny_pipeline
+
+from fyc.ui.engine import Engine
+from fyc.ui.events import AppEvents
+from fyc.ui.examples import load_examples
+from fyc.ui.outputs import OutputFiles
+from fyc.ui.overlay import INCLUDE_COLOR
+from fyc.ui.session import Session
+from fyc.video import read_video
+
+FAST = dict(num_inference_steps=1, num_frames=4, fps=4)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(make_tiny_pipeline(seed=0))
+    return engine
+
+
+@pytest.fixture
+def events(engine, tmp_path):
+    return AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A 96x64 picture: a bright disk (the object, centre 30,32, radius 15) on a dark gradient."""
+    yy, xx = np.mgrid[:64, :96]
+    image = np.stack([xx * 1.5, yy * 2.0, np.full_like(xx, 40)], -1).astype(np.uint8)
+    image[(xx - 30) ** 2 + (yy - 32) ** 2 < 15**2] = (250, 230, 60)
+    return image
+
+
+def select(x, y):
+    return gr.SelectData(None, {"index": [x, y], "value": None})
+
+
+def uploaded(events, image):
+    session = Session()
+    events.upload(image, session)
+    events.embed(session)
+    return session
+
+
+def test_upload_then_embed(events, photo):
+    session = Session()
+    out = events.upload(photo, session)
+    assert len(out) == 6 and out[0] is session
+    assert np.array_equal(out[1], photo)  # nothing clicked yet: the overlay is the image itself
+    assert out[3]["label"] == "Motion prompt for object 1" and out[4] == "[]"
+    assert "embedding" in out[5]
+    assert "Ready (96×64" in events.embed(session)
+
+
+def test_click_shows_mask_and_point(events, photo):
+    session = uploaded(events, photo)
+    start = time.perf_counter()
+    session_out, overlay, objects, prompt, regions_json, hint = events.click(session, "Include", select(30, 32))
+    seconds = time.perf_counter() - start
+    mask = session.current.mask
+    assert mask is not None and mask[32, 30]
+    disk = np.zeros_like(mask)
+    yy, xx = np.mgrid[:64, :96]
+    disk[(xx - 30) ** 2 + (yy - 32) ** 2 < 15**2] = True
+    iou = (mask & disk).sum() / (mask | disk).sum()
+    assert iou > 0.7, f"the clicked disk was not segmented (IoU {iou:.2f})"
+    assert overlay[32, 30].tolist() == list(INCLUDE_COLOR)
+    assert not np.array_equal(overlay[45, 30], photo[45, 30])  # tinted inside the disk, away from the dot
+    assert np.array_equal(overlay[5, 90], photo[5, 90])  # background untouched
+    assert '"points": [[30, 32, 1]]' in regions_json
+    assert "mask covers" in hint and "type its motion prompt" in hint
+    assert seconds < 5, f"a click took {seconds:.2f} s"
+
+
+def test_exclude_undo_clear_and_objects(events, photo):
+    session = uploaded(events, photo)
+    events.click(session, "Include", select(30, 32))
+    events.click(session, "Exclude", select(80, 10))
+    assert session.current.points == [(30, 32, 1), (80, 10, 0)]
+    assert not session.current.mask[10, 80]
+    events.undo(session)
+    assert session.current.points == [(30, 32, 1)] and session.current.has_mask
+
+    *_, hint = events.add_object(session)
+    assert session.selected == 1 and "Object 2" in hint
+    *_, hint = events.add_object(session)
+    assert len(session.objects) == 2 and "Click on object 2 before adding another" in hint
+    events.click(session, "Include", select(80, 55))
+    assert session.objects[1].has_mask and not session.objects[0].mask[55, 80]
+
+    _, objects, regions_json, hint = events.set_prompt(session, "blink")
+    assert objects["choices"] == [("1 · (no prompt yet)", 0), ("2 · blink", 1)] and objects["value"] == 1
+    assert '"prompt": "blink"' in regions_json and 'motion "blink"' in hint
+    out = events.select_object(session, 0)
+    assert session.selected == 0 and out[3]["value"] == "" and out[3]["label"] == "Motion prompt for object 1"
+
+    events.clear_object(session)
+    assert session.objects[0].points == [] and session.objects[0].mask is None
+    assert events.undo(session)[-1] == "Object 1 has no clicks to undo."
+    events.clear_all(session)
+    assert len(session.objects) == 1 and session.to_json() == "[]"
+    assert events.clear_image(session)[1] is None and not session.has_image
+
+
+def test_click_without_image_says_what_to_do(events):
+    with pytest.raises(gr.Error, match="Upload an image first"):
+        events.click(Session(), "Include", select(1, 1))
+
+
+def test_apply_regions_json(events, photo):
+    session = uploaded(events, photo)
+    out = events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "sway"}, {"points": [[80, 55, 1]], "prompt": "nod"}]')
+    assert [obj.prompt for obj in session.objects] == ["sway", "nod"]
+    assert all(obj.has_mask for obj in session.objects)
+    assert "Loaded 2 object(s)" in out[-1]
+    with pytest.raises(gr.Error, match="outside the 96×64 image"):
+        events.apply_regions(session, '[{"points": [[300, 32, 1]], "prompt": "sway"}]')
+
+
+@pytest.mark.parametrize("example", load_examples(), ids=lambda ex: ex.image.stem)
+def test_every_example_loads_with_masks(events, example):
+    image = np.asarray(Image.open(example.image).convert("RGB"))
+    session, overlay, objects, prompt, regions_json, hint = events.load_example(image, example.regions_json, Session())
+    assert len(session.objects) == len(example.regions)
+    for obj, region in zip(session.objects, example.regions):
+        assert obj.prompt == region["prompt"]
+        assert obj.has_mask, f"{example.name}: the clicks of '{region['prompt']}' select nothing"
+        assert 0.002 < obj.mask.mean() < 0.8, f"{example.name}: '{region['prompt']}' covers {obj.mask.mean():.0%}"
+    assert prompt["value"] == example.regions[0]["prompt"]
+    assert len(objects["choices"]) == len(example.regions)
+
+
+def clicked_session(events, photo, prompt="sway"):
+    session = uploaded(events, photo)
+    events.click(session, "Include", select(30, 32))
+    session.set_prompt(prompt)
+    return session
+
+
+def test_generate_needs_clicks_and_a_prompt(events, photo):
+    session = uploaded(events, photo)
+    with pytest.raises(gr.Error, match="Click the object you want to animate first"):
+        events.generate(session, "", 8, 0, **FAST, keep_background=True)
+    events.click(session, "Include", select(30, 32))
+    with pytest.raises(gr.Error, match='no motion prompt: type one in the sidebar'):
+        events.generate(session, "", 8, 0, **FAST, keep_background=True)
+    with pytest.raises(gr.Error, match="ofm must be between 0 and 20"):
+        events.generate(session, "sway", 30, 0, **FAST, keep_background=True)
+    with pytest.raises(gr.Error, match="frames must be a whole number between 2 and 32"):
+        events.generate(session, "sway", 8, 0, 1, 64, 4, True)
+
+
+def test_generate_writes_playable_video_and_gif(events, photo):
+    session = clicked_session(events, photo)
+    video, mp4_button, gif_button, hint = events.generate(session, "sway", 8, 0, **FAST, keep_background=False)
+    frames, meta = read_video(video)
+    assert meta["codec"].startswith("h264") and frames.shape == (4, 64, 96, 3)
+    assert mp4_button == {"__type__": "update", "value": video, "visible": True}
+    assert Path(gif_button["value"]).suffix == ".gif" and Path(gif_button["value"]).exists()
+    assert "Done in" in hint and "4 frames at 96×64" in hint
+    # a new run replaces (and deletes) this session's previous files
+    second, *_ = events.generate(session, "sway", 8, 1, **FAST, keep_background=False)
+    assert Path(second).exists() and not Path(video).exists()
+
+
+def test_keep_background_still_pastes_the_original_outside_the_region(events, photo):
+    session = clicked_session(events, photo)
+    # (read each video before the next run: a session's new run deletes its previous files)
+    still_frames, _ = read_video(events.generate(session, "sway", 8, 0, **FAST, keep_background=True)[0])
+    raw_frames, _ = read_video(events.generate(session, "sway", 8, 0, **FAST, keep_background=False)[0])
+    outside = np.ones((64, 96), bool)
+    outside[8:58, 4:58] = False  # the disk (radius 15 around 30,32) plus a generous margin
+    error_still = np.abs(still_frames[:, outside].astype(int) - photo[outside].astype(int)).mean()
+    error_raw = np.abs(raw_frames[:, outside].astype(int) - photo[outside].astype(int)).mean()
+    assert error_still < 4, f"background moved by {error_still:.1f} with 'keep background still'"
+    assert error_raw > 3 * error_still  # the random tiny model does not keep it by itself
+
+
+def test_seeds_change_the_result_and_repeat_it(events, photo):
+    session = clicked_session(events, photo)
+    videos = [read_video(events.generate(session, "sway", 8, seed, **FAST, keep_background=False)[0])[0]
+              for seed in (0, 1, 0)]
+    assert np.abs(videos[0].astype(int) - videos[1].astype(int)).mean() > 1
+    assert np.abs(videos[0].astype(int) - videos[2].astype(int)).max() <= 2
+
+
+def test_cancel_stops_a_running_generation(events, photo):
+    session = clicked_session(events, photo)
+    request = SimpleNamespace(session_hash="visitor-1")
+    result = {}
+    steps_seen = []
+
+    def progress(value, desc=None, unit=None, **_):
+        steps_seen.append(value)
+
+    thread = threading.Thread(target=lambda: result.update(
+        out=events.generate(session, "sway", 8, 0, 50, 4, 4, False, request=request, progress=progress)))
+    thread.start()
+    deadline = time.time() + 120
+    while not any(isinstance(v, tuple) for v in steps_seen) and time.time() < deadline:
+        time.sleep(0.05)
+    assert events.cancel(SimpleNamespace(session_hash="someone-else")) == "Nothing to cancel."
+    assert events.cancel(request) == "Cancelling…"
+    thread.join(timeout=120)
+    assert result["out"][0] is None and result["out"][-1] == "Cancelled."
+    finished = [v for v in steps_seen if isinstance(v, tuple)]
+    assert finished[-1][0] < 50, "the run went on to the last step"
+    assert session.last_outputs == ()
+
+
+def test_api_function_checks_and_downscales(events, tmp_path):
+    big = np.zeros((1500, 2200, 3), np.uint8)
+    big[500:1000, 800:1400] = 255
+    path = tmp_path / "big.png"
+    Image.fromarray(big).save(path)
+    mp4, gif, info = events.api_animate(str(path), '[{"points": [[1100, 750, 1]], "prompt": "sway"}]', 5, 2, **FAST)
+    assert read_video(mp4)[0].shape[1:3] == (64, 96)  # the model size, not the 2200x1500 upload
+    assert info["regions"][0]["points"][0][:2] == [1101, 751] and info["seed"] == 2 and info["ofm"] == 5
+    with pytest.raises(gr.Error, match="seed must be a whole number"):
+        events.api_animate(str(path), '[{"points": [[1100, 750, 1]], "prompt": "sway"}]', 5, -3, **FAST)
+
+
+def test_status_line_and_missing_model(tmp_path, photo):
+    engine = Engine(weights=str(tmp_path / "nowhere"), segmenter="classical").load()
+    assert not engine.has_pipeline
+    line = engine.status_line()
+    assert line.startswith("no animation model (pipeline folder not found")
+    assert "approximate masks: no SAM weights" in line and "python -m fyc download sam-vit-b" in line
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    session = clicked_session(events, photo)
+    with pytest.raises(gr.Error, match="No animation model is loaded: pipeline folder not found"):
+        events.generate(session, "sway", 8, 0, **FAST, keep_background=True)
