@@ -242,3 +242,29 @@ def test_status_line_and_missing_model(tmp_path, photo):
     session = clicked_session(events, photo)
     with pytest.raises(gr.Error, match="No animation model is loaded: pipeline folder not found"):
         events.generate(session, "sway", 8, 0, **FAST, keep_background=True)
+
+
+def test_gpu_decorator_wraps_the_pipeline_call(engine, tmp_path, photo):
+    calls = []
+
+    def gpu(fn):  # what spaces.GPU does on a ZeroGPU Space: wrap the function that needs the GPU
+        def wrapped(*args, **kwargs):
+            calls.append(fn.__name__)
+            return fn(*args, **kwargs)
+        return wrapped
+
+    wrapped_engine = Engine(segmenter="classical", gpu=gpu)
+    wrapped_engine.set_pipeline(engine.pipeline)
+    events = AppEvents(wrapped_engine, OutputFiles(tmp_path / "scratch"))
+    events.generate(clicked_session(events, photo), "sway", 8, 0, **FAST, keep_background=False)
+    assert calls == ["_run_pipeline"]
+
+
+def test_app_command_line_defaults():
+    import app
+
+    assert app.gpu_decorator() is None  # the `spaces` package is not installed here
+    args = app.build_parser().parse_args([])
+    assert (args.host, args.port, args.share, args.max_file_size) == ("127.0.0.1", 7860, False, "20mb")
+    args = app.build_parser().parse_args(["--host", "0.0.0.0", "--port", "9000", "--share", "--steps", "4"])
+    assert (args.host, args.port, args.share, args.steps) == ("0.0.0.0", 9000, True, 4)

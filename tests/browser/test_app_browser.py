@@ -33,15 +33,24 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(90_000)
-        page.goto(app_url)
-        page.wait_for_selector("#input-image")
-        yield page
+        yield browser
         browser.close()
+
+
+def open_app(browser, url):
+    page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    page.set_default_timeout(90_000)
+    page.goto(url)
+    page.wait_for_selector("#input-image")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    return open_app(browser, app_url)
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +163,12 @@ def test_example_fills_everything_in(page, shots):
     assert page.input_value("#prompt input") == "flutter"
     page.wait_for_timeout(300)
     shots(page, "06_example_two_objects")
+
+
+def test_a_second_visitor_sees_nothing_of_the_first(page, browser, app_url):
+    assert page.locator("#input-image img").count() > 0  # the first visitor has an image with clicks
+    other = open_app(browser, app_url)
+    assert other.locator("#input-image img").count() == 0
+    assert other.inner_text("#hint").strip() == "Upload an image or pick an example below."
+    assert "flutter" not in other.inner_text("#objects")
+    other.context.close()
