@@ -257,7 +257,7 @@ def test_gpu_decorator_wraps_the_pipeline_call(engine, tmp_path, photo):
     wrapped_engine.set_pipeline(engine.pipeline)
     events = AppEvents(wrapped_engine, OutputFiles(tmp_path / "scratch"))
     events.generate(clicked_session(events, photo), "sway", 8, 0, **FAST, keep_background=False)
-    assert calls == ["_run_pipeline"]
+    assert calls == ["run_on_gpu"]
 
 
 def test_app_command_line_defaults():

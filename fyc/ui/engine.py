@@ -72,7 +72,7 @@ class Engine:
         self._pipe_lock = threading.Lock()
         self._segment_lock = threading.Lock()
         self._load_lock = threading.Lock()
-        self._run = gpu(self._run_pipeline) if gpu is not None else self._run_pipeline
+        self._gpu_run = gpu(self._gpu_entry()) if gpu is not None else None
 
     # ---- loading -----------------------------------------------------------------------------------
 
@@ -196,9 +196,24 @@ class Engine:
         pipe = self.pipeline
         cancel = cancel or threading.Event()
         with self._pipe_lock:
-            frames = self._run(pipe, image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale,
-                               on_step, cancel)
+            if self._gpu_run is not None:
+                # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
+                # per-step progress or cancel there.
+                frames = self._gpu_run(image, regions, float(ofm), int(seed), int(num_frames),
+                                       int(num_inference_steps), float(guidance_scale))
+            else:
+                frames = self._run_pipeline(pipe, image, regions, ofm, seed, num_frames, num_inference_steps,
+                                            guidance_scale, on_step, cancel)
         return None if cancel.is_set() else frames
+
+    def _gpu_entry(self) -> Callable:
+        """The function a GPU decorator wraps: plain arguments in, frames out; the pipeline comes from `self`."""
+
+        def run_on_gpu(image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale):
+            return self._run_pipeline(self.pipeline, image, regions, ofm, seed, num_frames, num_inference_steps,
+                                      guidance_scale, None, threading.Event())
+
+        return run_on_gpu
 
     @staticmethod
     def _run_pipeline(pipe, image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, on_step,
