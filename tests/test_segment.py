@@ -440,3 +440,25 @@ def test_other_image_formats_segment_like_their_rgb(sam_segmenter, classical, co
     click = [(x // 2, y // 2, 1)]
     for segmenter in (sam_segmenter, classical):
         assert np.array_equal(segmenter.predict(click, image=convert(rgb)), segmenter.predict(click, image=reference))
+
+
+def test_clicks_use_one_decoder_thread_and_restore_torch_threads(sam_segmenter, photo_image):
+    from fyc.segment.sam_backend import torch_threads
+
+    seen = []
+    hook = sam_segmenter._engine.predictor.model.mask_decoder.register_forward_pre_hook(
+        lambda module, args: seen.append(torch.get_num_threads())
+    )
+    before = torch.get_num_threads()
+    try:
+        sam_segmenter.predict([(10, 10, 1)], image=photo_image)
+        sam_segmenter._engine.decoder_threads = None
+        sam_segmenter.predict([(10, 10, 1)])
+    finally:
+        hook.remove()
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before
+    with pytest.raises(KeyError):
+        with torch_threads(before + 1):
+            raise KeyError("inside")
+    assert torch.get_num_threads() == before

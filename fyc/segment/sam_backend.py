@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -19,15 +20,27 @@ class SamClickBackend:
     Args:
         sam: a ``segment_anything.modeling.Sam``.
         cache_size: how many images' embeddings to keep (ViT-* embeddings are 4 MiB each).
+        decoder_threads: torch CPU threads for a click (set for the call, in the calling thread only);
+            None leaves torch's setting. The decoder's tensors are small, so extra threads gain little
+            and lose a lot as soon as anything else runs: on the 2-core machine under load, ViT-B
+            clicks took 178 ms with 1 thread and 509 ms with 2 (docs/results/click_latency.md). The
+            embedding always uses torch's setting.
     """
 
-    def __init__(self, sam, cache_size: int = 4):
+    def __init__(self, sam, cache_size: int = 4, decoder_threads: int | None = 1):
         from segment_anything import SamPredictor
 
         if cache_size < 1:
             raise ValueError(f"cache_size must be at least 1, got {cache_size}.")
+        import torch
+
         self.predictor = SamPredictor(sam)
+        # The positional encoding of the embedding grid depends only on the model; SAM recomputes it
+        # for every click (a 64x64x256 sin/cos), which is 10-20% of a click on a CPU.
+        with torch.no_grad():
+            self._image_pe = sam.prompt_encoder.get_dense_pe()
         self.cache_size = cache_size
+        self.decoder_threads = decoder_threads
         self._cache: OrderedDict[str, tuple] = OrderedDict()
         self._current_key: str | None = None
         self.embeddings_computed = 0
@@ -75,13 +88,14 @@ class SamClickBackend:
         labels = np.array([label for _, _, label in points], dtype=np.int64)
         coords = predictor.transform.apply_coords(coords, predictor.original_size)
         multimask = len(points) == 1
-        with torch.inference_mode():
+        threads = self.decoder_threads if predictor.device.type == "cpu" else None
+        with torch_threads(threads), torch.inference_mode():
             coords_torch = torch.as_tensor(coords, dtype=torch.float, device=predictor.device)[None]
             labels_torch = torch.as_tensor(labels, dtype=torch.int, device=predictor.device)[None]
             sparse, dense = model.prompt_encoder(points=(coords_torch, labels_torch), boxes=None, masks=None)
             low_res_masks, iou_predictions = model.mask_decoder(
                 image_embeddings=predictor.features,
-                image_pe=model.prompt_encoder.get_dense_pe(),
+                image_pe=self._image_pe,
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=multimask,
@@ -92,3 +106,23 @@ class SamClickBackend:
             )
             mask = (logits[0, 0] > model.mask_threshold).cpu().numpy()
         return mask, float(iou_predictions[0, best])
+
+
+@contextmanager
+def torch_threads(count: int | None):
+    """Run the block with ``count`` torch intra-op threads, restoring the previous count after.
+
+    ``torch.set_num_threads`` changes the calling thread's OpenMP setting (other running threads keep
+    theirs), so this is safe in a server whose other threads run the pipeline.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

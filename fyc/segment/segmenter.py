@@ -56,6 +56,7 @@ class ClickSegmenter:
         weights_dir: str | os.PathLike | None = None,
         device=None,
         cache_size: int = 4,
+        decoder_threads: int | None = 1,
         **options,
     ) -> "ClickSegmenter":
         """Pick and load a segmenter.
@@ -70,6 +71,7 @@ class ClickSegmenter:
                 or the project's ``weights/``).
             device: torch device for SAM; default CUDA when available, else CPU.
             cache_size: how many images' SAM embeddings to keep.
+            decoder_threads: torch CPU threads per SAM click (None: torch's setting); see `SamClickBackend`.
             **options: ``island_fraction``, ``hole_fraction``, and for the classical segmenter
                 ``work_size`` and ``iterations``.
 
@@ -89,7 +91,7 @@ class ClickSegmenter:
             if path is not None:
                 if options:
                     raise TypeError(f"Unknown options for the SAM segmenter: {sorted(options)}.")
-                return cls._load_sam(path, device, cache_size, **post)
+                return cls._load_sam(path, device, cache_size, decoder_threads, **post)
             if prefer == "sam":
                 where = weights_dir if weights_dir is not None else "weights"
                 raise FileNotFoundError(
@@ -99,11 +101,11 @@ class ClickSegmenter:
         return cls(ClassicalSegmenter(**options), CLASSICAL, **post)
 
     @classmethod
-    def _load_sam(cls, path, device, cache_size, **post) -> "ClickSegmenter":
+    def _load_sam(cls, path, device, cache_size, decoder_threads, **post) -> "ClickSegmenter":
         from .sam_backend import SamClickBackend
 
         sam, config = load_sam(path, device=device)
-        return cls(SamClickBackend(sam, cache_size=cache_size), f"sam-{config.model_type}", checkpoint=path, **post)
+        return cls(SamClickBackend(sam, cache_size=cache_size, decoder_threads=decoder_threads), f"sam-{config.model_type}", checkpoint=path, **post)
 
     @property
     def is_approximate(self) -> bool:

@@ -113,6 +113,30 @@ def fallback_scenes() -> list[Scene]:
     return scenes
 
 
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def random_scenes(count: int, seed: int = 0) -> list[Scene]:
+    """``count`` single-object scenes: a random photo's crop, in a horse or blob shape of random size
+    (15-60 % of the image height) and place, pasted onto a different photo."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for _ in range(count):
+        background, source = rng.choice(len(PHOTOS), 2, replace=False)
+        size = rng.uniform(0.15, 0.6)
+        height = int(HEIGHT * size)
+        width = int(height * rng.uniform(0.8, 1.4))
+        if rng.random() < 0.3:
+            shape = horse_shape(height, width)
+        else:
+            shape = blob_shape(height, width, seed=int(rng.integers(1_000_000)))
+        top = int(rng.integers(5, HEIGHT - height - 5))
+        left = int(rng.integers(5, WIDTH - width - 5))
+        image, mask = paste(photo(PHOTOS[background]), photo(PHOTOS[source], (height, width)), shape, top, left)
+        scenes.append(Scene(f"{PHOTOS[source]} ({size:.0%} high) on {PHOTOS[background]}", image, [mask]))
+    return scenes
+
+
 def two_object_scene(same_texture: bool = False) -> Scene:
     """Two touching objects on a third photograph: the multi-click and exclude-click scene.
 
