@@ -1,5 +1,6 @@
 """The app's event functions called directly, with the classical segmenter and the tiny pipeline."""
 
+import copy
 import threading
 import time
 from pathlib import Path
@@ -142,9 +143,16 @@ def test_every_example_loads_with_masks(events, example):
     assert len(objects["choices"]) == len(example.regions)
 
 
+_CLICKED = {}
+
+
 def clicked_session(events, photo, prompt="sway"):
-    session = uploaded(events, photo)
-    events.click(session, "Include", select(30, 32))
+    """A session with the disk clicked and a prompt; the click is segmented once per module and copied."""
+    if "session" not in _CLICKED:
+        session = uploaded(events, photo)
+        events.click(session, "Include", select(30, 32))
+        _CLICKED["session"] = session
+    session = copy.deepcopy(_CLICKED["session"])
     session.set_prompt(prompt)
     return session
 
@@ -162,38 +170,34 @@ def test_generate_needs_clicks_and_a_prompt(events, photo):
         events.generate(session, "sway", 8, 0, 1, 64, 4, True)
 
 
-def test_generate_writes_playable_video_and_gif(events, photo):
+def test_generate_outputs_seeds_and_still_background(events, photo):
+    """Three runs (each read before the next: a session's new run deletes its previous files)."""
     session = clicked_session(events, photo)
     video, mp4_button, gif_button, hint = events.generate(session, "sway", 8, 0, **FAST, keep_background=False)
-    frames, meta = read_video(video)
-    assert meta["codec"].startswith("h264") and frames.shape == (4, 64, 96, 3)
+    raw_seed0, meta = read_video(video)
+    assert meta["codec"].startswith("h264") and raw_seed0.shape == (4, 64, 96, 3)
     assert mp4_button == {"__type__": "update", "value": video, "visible": True}
     assert Path(gif_button["value"]).suffix == ".gif" and Path(gif_button["value"]).exists()
     assert "Done in" in hint and "4 frames at 96×64" in hint
-    # a new run replaces (and deletes) this session's previous files
+
     second, *_ = events.generate(session, "sway", 8, 1, **FAST, keep_background=False)
-    assert Path(second).exists() and not Path(video).exists()
+    assert Path(second).exists() and not Path(video).exists()  # the previous run's files are gone
+    raw_seed1, _ = read_video(second)
+    assert np.abs(raw_seed0.astype(int) - raw_seed1.astype(int)).mean() > 1, "another seed gave the same video"
 
-
-def test_keep_background_still_pastes_the_original_outside_the_region(events, photo):
-    session = clicked_session(events, photo)
-    # (read each video before the next run: a session's new run deletes its previous files)
-    still_frames, _ = read_video(events.generate(session, "sway", 8, 0, **FAST, keep_background=True)[0])
-    raw_frames, _ = read_video(events.generate(session, "sway", 8, 0, **FAST, keep_background=False)[0])
+    still_seed0, _ = read_video(events.generate(session, "sway", 8, 0, **FAST, keep_background=True)[0])
+    # the same seed reproduces the model's pixels inside the region (up to H.264 noise) ...
+    inside = (slice(None), slice(26, 38), slice(24, 36))
+    same_seed = np.abs(still_seed0[inside].astype(int) - raw_seed0[inside].astype(int)).mean()
+    other_seed = np.abs(raw_seed1[inside].astype(int) - raw_seed0[inside].astype(int)).mean()
+    assert same_seed < 0.3 * other_seed, (same_seed, other_seed)
+    # ... and "keep background still" pastes the original outside it
     outside = np.ones((64, 96), bool)
     outside[8:58, 4:58] = False  # the disk (radius 15 around 30,32) plus a generous margin
-    error_still = np.abs(still_frames[:, outside].astype(int) - photo[outside].astype(int)).mean()
-    error_raw = np.abs(raw_frames[:, outside].astype(int) - photo[outside].astype(int)).mean()
+    error_still = np.abs(still_seed0[:, outside].astype(int) - photo[outside].astype(int)).mean()
+    error_raw = np.abs(raw_seed0[:, outside].astype(int) - photo[outside].astype(int)).mean()
     assert error_still < 4, f"background moved by {error_still:.1f} with 'keep background still'"
     assert error_raw > 3 * error_still  # the random tiny model does not keep it by itself
-
-
-def test_seeds_change_the_result_and_repeat_it(events, photo):
-    session = clicked_session(events, photo)
-    videos = [read_video(events.generate(session, "sway", 8, seed, **FAST, keep_background=False)[0])[0]
-              for seed in (0, 1, 0)]
-    assert np.abs(videos[0].astype(int) - videos[1].astype(int)).mean() > 1
-    assert np.abs(videos[0].astype(int) - videos[2].astype(int)).max() <= 2
 
 
 def test_cancel_stops_a_running_generation(events, photo):
