@@ -1,6 +1,7 @@
 """The 5 conditioning channels of the FYC input, built the same way for training and inference.
 
-Input layout (channels): `[noisy latent 4 | region mask 1 | first-frame latent 4]`.
+Input layout (channels): `[noisy latent C | region mask 1 | first-frame latent C]`, C = the VAE's latent
+channels (4 for SD's VAE, so 9 in all).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def build_condition(
     num_frames: int,
     layout: str = "repeat",
 ) -> torch.Tensor:
-    """(B, 4, h, w) first-frame latent + (B, 1, h, w) mask → (B, 5, F, h, w) conditioning channels.
+    """(B, C, h, w) first-frame latent + (B, 1, h, w) mask → (B, C+1, F, h, w) conditioning channels.
 
     `layout="repeat"` puts the first-frame latent on every frame (paper text); `"first"` on frame 0 only,
     zeros elsewhere (authors' code). The mask is the same on every frame.

@@ -91,6 +91,13 @@ class FollowYourClickPipeline(DiffusionPipeline):
     ):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        if vae is not None and unet is not None:
+            c = vae.config.latent_channels
+            if (unet.config.in_channels, unet.config.out_channels) != (2 * c + 1, c):
+                raise ValueError(
+                    f"the UNet takes {unet.config.in_channels} input / {unet.config.out_channels} output channels but a "
+                    f"{c}-channel VAE needs {2 * c + 1} / {c}: [noisy latent {c} | mask 1 | first-frame latent {c}]"
+                )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if getattr(self, "vae", None) else 8
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor)
         self.mask_processor = VaeImageProcessor(
@@ -180,14 +187,14 @@ class FollowYourClickPipeline(DiffusionPipeline):
         return latents * self.scheduler.init_noise_sigma
 
     def encode_first_frame(self, image: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] → scaled first-frame latent (B, 4, h, w); the posterior mode, so the
+        """(B, 3, H, W) in [-1, 1] → scaled first-frame latent (B, C, h, w); the posterior mode, so the
         same image always gives the same latent."""
         latent = self.vae.encode(image.to(self.vae.dtype)).latent_dist.mode()
         shift = getattr(self.vae.config, "shift_factor", None) or 0.0
         return (latent - shift) * self.vae.config.scaling_factor
 
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 16) -> torch.Tensor:
-        """(B, 4, F, h, w) latents → (B, 3, F, H, W) float32 video in [-1, 1]."""
+        """(B, C, F, h, w) latents → (B, 3, F, H, W) float32 video in [-1, 1]."""
         shift = getattr(self.vae.config, "shift_factor", None) or 0.0
         latents = latents / self.vae.config.scaling_factor + shift
         b, c, f, h, w = latents.shape
@@ -276,7 +283,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
             num_videos_per_prompt: videos to generate.
             eta: DDIM's η.
             generator: torch generator(s) for reproducible sampling.
-            latents: initial noise (B, 4, F, h, w), to reuse a sample.
+            latents: initial noise (B, C, F, h, w) (C: the VAE's latent channels), to reuse a sample.
             output_type: "pil", "np", "pt" or "latent".
             return_dict: return a `FollowYourClickPipelineOutput` rather than a tuple.
             callback_on_step_end: `fn(pipe, step, timestep, callback_kwargs) -> dict` after every step; it may
@@ -343,7 +350,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)
-        latents = self.prepare_latents(batch, 4, num_frames, height, width, dtype, device, generator, latents)
+        latents = self.prepare_latents(batch, self.vae.config.latent_channels, num_frames, height, width, dtype, device, generator, latents)
         first_frame_noise = randn_tensor(first_frame_latent.shape, generator=_first(generator), device=device, dtype=dtype)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order

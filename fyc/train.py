@@ -108,6 +108,9 @@ def build_pipeline(config: Config):
         text_encoder, tokenizer = _text_encoder(spec.get("text_encoder", "minilm"))
         unet_kwargs = {**spec.get("unet", {}), **config.unet}
         unet_kwargs.setdefault("cross_attention_dim", text_encoder.config.hidden_size)
+        c = vae.config.latent_channels  # [noisy latent C | mask 1 | first-frame latent C] → C
+        unet_kwargs.setdefault("in_channels", 2 * c + 1)
+        unet_kwargs.setdefault("out_channels", c)
         torch.manual_seed(config.seed)
         unet = FYCUNetMotionModel(**unet_kwargs)
         return FollowYourClickPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler())

@@ -162,3 +162,23 @@ def test_gpu_memory_options_work_on_cpu(image):
     frames = run(half, image)
     assert np.isfinite(frames).all() and np.abs(frames - reference).mean() < 0.1
     assert FollowYourClickPipeline.model_cpu_offload_seq.split("->")[0] == "text_encoder"
+
+
+def test_any_latent_width_with_a_matching_unet(image):
+    from diffusers import AutoencoderKL
+
+    from fyc.models import FYCUNetMotionModel
+    from fyc.scheduling import default_scheduler
+
+    pipe = make_tiny_pipeline()
+    vae8 = AutoencoderKL(block_out_channels=(16, 32, 32), down_block_types=("DownEncoderBlock2D",) * 3,
+                         up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=8, norm_num_groups=8, layers_per_block=1)
+    unet17 = FYCUNetMotionModel(**{**pipe.unet.config, "in_channels": 17, "out_channels": 8})
+    wide = FollowYourClickPipeline(vae=vae8, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=unet17,
+                                   scheduler=default_scheduler())
+    wide.set_progress_bar_config(disable=True)
+    assert run(wide, image, output_type="latent").shape[1] == 8
+    assert run(wide, image).shape[-1] == 3
+    with pytest.raises(ValueError, match="needs 17 / 8"):
+        FollowYourClickPipeline(vae=vae8, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.unet,
+                                scheduler=default_scheduler())

@@ -35,7 +35,7 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
     Args:
         dataset: map-style dataset of dicts with "pixel_values" (F, 3, H, W) in [-1, 1], "motion_mask",
             "ofm" and the text keys.
-        encode: (N, 3, H, W) → (N, 4, h, w) scaled latents (e.g. `FollowYourClickPipeline.encode_first_frame`).
+        encode: (N, 3, H, W) → (N, C, h, w) scaled latents (e.g. `FollowYourClickPipeline.encode_first_frame`).
         fingerprint: `vae_fingerprint(vae)`, stored and checked on reuse.
     """
     path = Path(path)
@@ -76,7 +76,7 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
 
 
 class LatentCacheDataset(Dataset):
-    """Items of a cache written by `build_latent_cache`: "latents" (4, F, h, w), "motion_mask" (H, W) bool,
+    """Items of a cache written by `build_latent_cache`: "latents" (C, F, h, w), "motion_mask" (H, W) bool,
     "ofm", and the text keys. Shards are loaded lazily and kept in memory (a few MB each)."""
 
     def __init__(self, path):

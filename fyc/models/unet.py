@@ -1,7 +1,8 @@
 """`FYCUNetMotionModel`: diffusers' `UNetMotionModel` with the three additions of Follow-Your-Click (§4).
 
 1. A 9-channel input `[noisy latent 4 | region mask 1 | first-frame latent 4]` (the order of the authors'
-   code and of PIA, so PIA's 9-channel motion adapter loads as an initialisation).
+   code and of PIA, so PIA's 9-channel motion adapter loads as an initialisation); with a VAE of C latent
+   channels, 2C+1 channels in the same order.
 2. OFM conditioning: optical-flow magnitude → sinusoidal projection → MLP (last layer zero) → added to the
    time embedding that every ResNet block receives.
 3. The motion-augmented (MA) module: a cross-attention to the motion-prompt embedding in every transformer
@@ -281,8 +282,8 @@ class FYCUNetMotionModel(UNetMotionModel):
             if layout not in FIRST_FRAME_LAYOUTS:
                 raise ValueError(f"first_frame_layout must be one of {FIRST_FRAME_LAYOUTS}, got {layout!r}")
             model.register_to_config(first_frame_layout=layout)
-        if model.config.in_channels == 4:
-            model._widen_conv_in(9)
+        if model.config.in_channels == model.config.out_channels:
+            model._widen_conv_in(2 * model.config.out_channels + 1)
         return model
 
     def _widen_conv_in(self, in_channels: int):
@@ -342,7 +343,8 @@ class FYCUNetMotionModel(UNetMotionModel):
     ) -> UNetMotionOutput | tuple[torch.Tensor]:
         r"""
         Args:
-            sample: (B, 9, F, h, w) = [noisy latent 4 | region mask 1 | first-frame latent 4] along channels.
+            sample: (B, 2C+1, F, h, w) = [noisy latent C | region mask 1 | first-frame latent C] along channels
+                (C = 4 for SD's VAE: 9 channels).
             timestep: diffusion timestep(s).
             encoder_hidden_states: text embedding for the spatial cross-attention, (B·F, L, D) as diffusers'
                 `UNetMotionModel` takes it, or (B, L, D), which is repeated over frames here.
