@@ -197,7 +197,8 @@ def main() -> int:
         click_median_ms = 1000 * statistics.median(r["click_s"])
         verdict = "meets" if click_median_ms <= TARGET_MS else "MISSES"
         print(f"SAM {model_type} ({r['params_m']:.0f}M parameters, random weights; built in {r['build_s']:.1f} s)")
-        print(f"  image embedding           {r['embed_s']:7.2f} s   (once per image; {r['embed_cpu_s']:.1f} s of CPU time)")
+        print(f"  image embedding           {r['embed_s']:7.2f} s   "
+              f"(once per image; {r['embed_cpu_s']:.1f} s of CPU time)")
         print(f"  set_image again           {1000 * r['hit_s']:7.2f} ms  (same pixels: hash + cache hit)")
         print(f"  switch back to an earlier {1000 * r['switch_back_s']:7.2f} ms  (from the LRU of embeddings)")
         threads = r["decoder_threads"]
@@ -205,7 +206,8 @@ def main() -> int:
         print(f"  click (with clean-up)     {describe(r['click_s'])}  -> {verdict} the {TARGET_MS} ms target")
         print(f"  process CPU time per click {describe(r['click_cpu_s'])}")
         print(f"  click, {torch.get_num_threads()} torch threads     {describe(r['all_threads_s'])}")
-        print(f"  stock SamPredictor.predict {describe(r['stock_s'])}  ({torch.get_num_threads()} threads; upsamples all 3 masks)")
+        print(f"  stock SamPredictor.predict {describe(r['stock_s'])}  "
+              f"({torch.get_num_threads()} threads; upsamples all 3 masks)")
         print(f"  embeddings computed: {r['embeddings_computed']} for 2 images\n")
         del r
     if not args.no_classical:

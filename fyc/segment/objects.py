@@ -222,7 +222,9 @@ class Regions:
         regions = cls(image=image, segmenter=segmenter)
         for position, entry in enumerate(data):
             if not isinstance(entry, dict) or "points" not in entry:
-                raise ValueError(f'Region {position} must be an object with "points" (and "prompt"), got {entry!r:.80}.')
+                raise ValueError(
+                    f'Region {position} must be an object with "points" (and "prompt"), got {entry!r:.80}.'
+                )
             prompt = entry.get("prompt", "")
             if not isinstance(prompt, str):
                 raise ValueError(f"Region {position}'s prompt must be a string, got {type(prompt).__name__}.")

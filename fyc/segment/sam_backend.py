@@ -75,8 +75,8 @@ class SamClickBackend:
 
         One click is ambiguous (a shirt or the person wearing it), so SAM's three multimask outputs are
         scored and the best is kept; with several clicks the single-mask output is used, as SAM's
-        authors recommend. Only the chosen low-resolution mask is upsampled to the image size, which
-        is where ``SamPredictor.predict`` spends a third of a click's time on a CPU.
+        authors recommend. Only the chosen low-resolution mask is upsampled to the image size
+        (``SamPredictor.predict`` upsamples all three, through 1024 x 1024, and then picks one).
         """
         import torch
 

@@ -236,7 +236,9 @@ def load_sam(path: str | os.PathLike, device=None):
             sam = build_sam(config)
         sam.load_state_dict(state_dict, strict=True, assign=True)
     except (RuntimeError, ValueError, KeyError) as error:
-        raise SamCheckpointError(f"SAM checkpoint {path} does not fit segment-anything's Sam: {_first_line(error)}") from error
+        raise SamCheckpointError(
+            f"SAM checkpoint {path} does not fit segment-anything's Sam: {_first_line(error)}"
+        ) from error
     # Non-persistent buffers are not in the file: give them their real values.
     sam.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(-1, 1, 1), persistent=False)
     sam.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(-1, 1, 1), persistent=False)

@@ -105,7 +105,8 @@ class ClickSegmenter:
         from .sam_backend import SamClickBackend
 
         sam, config = load_sam(path, device=device)
-        return cls(SamClickBackend(sam, cache_size=cache_size, decoder_threads=decoder_threads), f"sam-{config.model_type}", checkpoint=path, **post)
+        engine = SamClickBackend(sam, cache_size=cache_size, decoder_threads=decoder_threads)
+        return cls(engine, f"sam-{config.model_type}", checkpoint=path, **post)
 
     @property
     def is_approximate(self) -> bool:
