@@ -409,7 +409,7 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         lr_scheduler.step()
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.max_steps:
-            _log(log_path, {"step": done, "loss": round(float(loss), 5), **{k: round(v, 6) for k, v in terms.items()},
+            _log(log_path, {"step": done, "loss": round(float(loss.detach()), 5), **{k: round(v, 6) for k, v in terms.items()},
                             "lr": lr_scheduler.get_last_lr()[0], "size": images.shape[-1],
                             "seconds": round(time.time() - started, 1)})
         if done % cfg.eval_every == 0 or done == cfg.max_steps:
@@ -430,20 +430,20 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
 
 
 def export_vae(source: Path, destination: Path, dtype: str, data: VAEDataConfig, tolerance_db: float = 0.1) -> dict:
-    """Write the VAE at `source` to `destination` in `dtype` ("float16" or "float32"), after measuring the
-    held-out PSNR of the weights in that dtype (computed in float32, as on a CPU) against float32 weights;
-    refuses (ValueError) if the photographs' mean PSNR drops by more than `tolerance_db`."""
+    """Write the VAE at `source` to `destination` with weights in `dtype` ("float16" or "float32") and return
+    the held-out PSNR of the float32 weights and of the written ones (computed in float32, as on a CPU).
+    Removes what it wrote and raises ValueError if the photographs' mean PSNR drops by more than `tolerance_db`."""
     from diffusers import AutoencoderKL
 
     crops, photos = heldout_crops(data), heldout_photos(data.eval_short_side)
     reference = AutoencoderKL.from_pretrained(source, torch_dtype=torch.float32)
     before = evaluate(reference, crops, photos)
-    candidate = AutoencoderKL.from_pretrained(source, torch_dtype=getattr(torch, dtype))
-    after = evaluate(candidate.to(torch.float32), crops, photos)
+    AutoencoderKL.from_pretrained(source, torch_dtype=getattr(torch, dtype)).save_pretrained(destination, safe_serialization=True)
+    after = evaluate(AutoencoderKL.from_pretrained(destination, torch_dtype=torch.float32), crops, photos)
     drop = before["photos_psnr_mean"] - after["photos_psnr_mean"]
     if drop > tolerance_db:
+        shutil.rmtree(destination, ignore_errors=True)
         raise ValueError(f"{dtype} weights lose {drop:.3f} dB of held-out PSNR (> {tolerance_db}); export float32 instead")
-    candidate.save_pretrained(destination, safe_serialization=True)
     return {"float32": before, dtype: after, "path": str(destination)}
 
 
