@@ -72,7 +72,6 @@ class ClipBuilder:
             self.cache = cache.load_index()
         self.skipped: Counter = Counter()
         self._warned = 0
-        self._worker_threads_set = False
 
     def cache_spec(self) -> dict:
         """What a motion cache must have been made with to serve this builder."""
@@ -92,11 +91,6 @@ class ClipBuilder:
 
     def build(self, item: VideoItem, rng: np.random.Generator | None = None) -> dict:
         """The sample dict of one item; raises `VideoError` for a video that cannot give a clip."""
-        if not self._worker_threads_set and torch.utils.data.get_worker_info() is not None:
-            import cv2
-
-            cv2.setNumThreads(1)  # DataLoader workers already use the cores; OpenCV's pool would oversubscribe
-            self._worker_threads_set = True
         cached = self.cache.get(item.video_id)
         if cached is not None and cached.status != "ok":
             err = VideoError(f"{item.video_id}: marked {cached.status} by prepare ({cached.error})")
