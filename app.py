@@ -24,7 +24,15 @@ import gradio as gr
 from fyc.ui.engine import GENERATION_CONCURRENCY, Engine
 from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents
 from fyc.ui.examples import EXAMPLES_DIR, load_examples
-from fyc.ui.requests import OFM_DEFAULT, OFM_HELP, OFM_MAX, OFM_MIN, SEED_MAX
+from fyc.ui.requests import (
+    OFM_DEFAULT,
+    OFM_HELP,
+    OFM_MAX,
+    OFM_MIN,
+    PIXEL_FRAME_BUDGET,
+    SEED_MAX,
+    limit_image_decoding,
+)
 from fyc.ui.session import Session
 
 MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they reach the app
@@ -207,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="default denoising steps (UI and API; default 25)")
     parser.add_argument("--frames", type=int, default=None,
                         help="default number of frames (UI and API; default 16, capped by the model)")
+    parser.add_argument("--max-pixel-frames", type=int, default=PIXEL_FRAME_BUDGET,
+                        help="refuse generations above this many frames × height × width, before they start "
+                             f"(memory bound; default {PIXEL_FRAME_BUDGET:,} = 32 frames at 512×512)")
     return parser
 
 
@@ -222,9 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (docker stop, a Space restart) exits normally, so atexit removes our temporary videos.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    limit_image_decoding()  # Gradio decodes the browser's uploads with PIL before our code sees them
     fetch_weights_if_online()
-    engine = Engine(weights=args.weights, sam_checkpoint=args.sam_checkpoint, segmenter=args.segmenter,
-                    gpu=gpu_decorator(), num_inference_steps=args.steps, num_frames=args.frames).load()
+    try:
+        engine = Engine(weights=args.weights, sam_checkpoint=args.sam_checkpoint, segmenter=args.segmenter,
+                        gpu=gpu_decorator(), num_inference_steps=args.steps, num_frames=args.frames,
+                        max_pixel_frames=args.max_pixel_frames).load()
+    except (ValueError, OSError) as error:  # a damaged, unsafe or missing SAM checkpoint: the message names it
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"Follow-Your-Click: {engine.status_line()}", flush=True)
     launch(build_demo(engine), args)
     return 0

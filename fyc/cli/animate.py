@@ -79,42 +79,76 @@ def collect_objects(spec) -> list[dict]:
 
 def run(args) -> int:
     import PIL.Image
-    import PIL.ImageOps
     import torch
 
     from fyc.region import Region
+    from fyc.ui.requests import (
+        InputError,
+        check_image_shape,
+        check_pixel_frames,
+        check_prompt,
+        check_seed,
+        load_image_file,
+    )
     from fyc.video import composite_background, export_gif, export_mp4
     from fyc.weights import load_pipeline
 
-    try:
-        objects = collect_objects(getattr(args, "objects_spec", None))
-        if args.output.suffix.lower() not in (".mp4", ".gif"):
-            raise ValueError(f"--output must end in .mp4 or .gif, got {args.output}")
-        image = PIL.Image.open(args.image)
-        image = PIL.ImageOps.exif_transpose(image).convert("RGB")
-    except (ValueError, OSError) as error:
+    def fail(error) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    rgb = np.asarray(image)
+    # Everything that can be checked without models is checked first: a mistake costs no loading time.
+    try:
+        objects = collect_objects(getattr(args, "objects_spec", None))
+        for number, obj in enumerate(objects, start=1):
+            obj["prompt"] = check_prompt(obj["prompt"], f"--prompt of object {number}")
+        if args.output.suffix.lower() not in (".mp4", ".gif"):
+            raise ValueError(f"--output must end in .mp4 or .gif, got {args.output}")
+        seed = check_seed(args.seed)
+        for name, value in (("--steps", args.steps), ("--frames", args.frames)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        for name, value in (("--ofm", args.ofm), ("--guidance", args.guidance), ("--fps", args.fps)):
+            if not np.isfinite(value) or value < 0 or (name == "--fps" and value == 0):
+                raise ValueError(f"{name} must be a finite number {'above' if name == '--fps' else 'of at least'} 0, "
+                                 f"got {value}")
+        if not args.image.is_file():
+            raise ValueError(f"image not found: {args.image}")
+        rgb = load_image_file(args.image)  # EXIF rotation applied, any PIL mode, first frame, pixel limit
+        check_image_shape(rgb.shape[1], rgb.shape[0])
+    except (ValueError, OSError) as error:  # InputError is a ValueError
+        return fail(error)
+    image = PIL.Image.fromarray(rgb)
+
     regions = []
     segmenter = None
-    for obj in objects:
-        mask = np.zeros(rgb.shape[:2], bool)
-        for path in obj["masks"]:
-            m = np.asarray(PIL.Image.open(path).convert("L").resize(image.size, PIL.Image.NEAREST)) > 127
-            mask |= m
-        if obj["points"]:
-            if segmenter is None:
-                from fyc.segment import ClickSegmenter
+    try:
+        for obj in objects:
+            mask = np.zeros(rgb.shape[:2], bool)
+            for path in obj["masks"]:
+                try:
+                    with PIL.Image.open(path) as mask_image:
+                        m = np.asarray(mask_image.convert("L").resize(image.size, PIL.Image.NEAREST)) > 127
+                except (OSError, SyntaxError, ValueError) as error:
+                    raise ValueError(f"--mask {path} is not a readable image ({error})") from None
+                mask |= m
+            if obj["points"]:
+                if segmenter is None:
+                    from fyc.segment import ClickSegmenter
 
-                segmenter = ClickSegmenter.load(args.sam)
-                segmenter.set_image(rgb)
-                print(f"segmenter: {segmenter.backend}", file=sys.stderr)
-            mask |= segmenter.predict(obj["points"])
-        regions.append(Region(mask, obj["prompt"]))
+                    segmenter = ClickSegmenter.load(args.sam)
+                    segmenter.set_image(rgb)
+                    print(f"segmenter: {segmenter.backend}", file=sys.stderr)
+                mask |= segmenter.predict(obj["points"])
+            if not mask.any():
+                raise ValueError(f"object {obj['prompt']!r} selects nothing: move its clicks onto the object or "
+                                 "give a mask with white pixels")
+            regions.append(Region(mask, obj["prompt"]))
+        pipe = load_pipeline(args.weights)  # names a missing or damaged file; refuses pickled code
+        check_pixel_frames(args.frames, *pipe.default_size(image))
+    except (ValueError, OSError) as error:  # bad clicks or masks, unreadable SAM or pipeline weights, over budget
+        return fail(error)
 
-    pipe = load_pipeline(args.weights)
     try:
         frames = pipe(
             image,
@@ -123,16 +157,18 @@ def run(args) -> int:
             num_frames=args.frames,
             num_inference_steps=args.steps,
             guidance_scale=args.guidance,
-            generator=torch.Generator().manual_seed(args.seed),
+            generator=torch.Generator().manual_seed(seed),
             output_type="np",
         ).frames[0]
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(error)
     if args.keep_background:
         union = np.any([r.mask for r in regions], axis=0)
         frames = composite_background(frames, rgb, union)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    (export_gif if args.output.suffix.lower() == ".gif" else export_mp4)(frames, args.output, fps=args.fps)
+    try:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        (export_gif if args.output.suffix.lower() == ".gif" else export_mp4)(frames, args.output, fps=args.fps)
+    except OSError as error:
+        return fail(f"could not write {args.output}: {error}")
     print(args.output)
     return 0

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from fyc.region import Region
+from fyc.ui.requests import PIXEL_FRAME_BUDGET, check_pixel_frames
 
 # One pipeline instance per process, and diffusers pipelines are not re-entrant: one run at a time.
 # (A bigger GPU is better used by running more app replicas than by sharing one pipeline.)
@@ -56,14 +57,18 @@ class Engine:
             Space); None runs it as is.
         num_inference_steps, num_frames: defaults for the sliders and the API instead of
             `GenerationDefaults`' (fewer steps suit a CPU-only host).
+        max_pixel_frames: the most frames × output height × output width one generation may ask for
+            (`fyc.ui.requests.PIXEL_FRAME_BUDGET` by default); checked before the pipeline starts.
     """
 
     def __init__(self, weights=None, sam_checkpoint=None, segmenter: str | None = None, device: str | None = None,
-                 gpu: Callable | None = None, num_inference_steps: int | None = None, num_frames: int | None = None):
+                 gpu: Callable | None = None, num_inference_steps: int | None = None, num_frames: int | None = None,
+                 max_pixel_frames: int = PIXEL_FRAME_BUDGET):
         self.weights = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
         self.sam_checkpoint = sam_checkpoint if sam_checkpoint is not None else os.environ.get(SAM_ENV) or None
         self.segmenter_preference = segmenter
         self.device = device
+        self.max_pixel_frames = int(max_pixel_frames)
         self._default_overrides = {key: value for key, value in (("num_inference_steps", num_inference_steps),
                                                                   ("num_frames", num_frames)) if value is not None}
         self._pipe = None
@@ -191,9 +196,12 @@ class Engine:
 
         Raises:
             ModelUnavailable: no pipeline could be loaded.
+            InputError: the video would exceed `max_pixel_frames` (checked before the pipeline runs).
             ValueError: the pipeline refused the arguments (its message says why).
         """
         pipe = self.pipeline
+        height, width = pipe.default_size(image)  # the size the pipeline will generate at
+        check_pixel_frames(num_frames, height, width, self.max_pixel_frames)
         cancel = cancel or threading.Event()
         with self._pipe_lock:
             if self._gpu_run is not None:

@@ -8,9 +8,11 @@ picker, the prompt box, the regions JSON and the hint line.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
+from typing import Callable
 
 import gradio as gr
 import numpy as np
@@ -20,6 +22,8 @@ from fyc.ui.outputs import OutputFiles
 from fyc.ui.overlay import draw_overlay
 from fyc.ui.requests import (
     InputError,
+    check_flag,
+    check_image_shape,
     check_int,
     check_ofm,
     check_seed,
@@ -32,6 +36,7 @@ from fyc.video import composite_background, export_gif, export_mp4
 EDIT_OUTPUTS = ("session", "image", "objects", "prompt", "regions_json", "hint")
 CLICK_MODES = ("Include", "Exclude")
 MAX_STEPS, MAX_FPS = 100, 30
+logger = logging.getLogger(__name__)
 DILATE_FRACTION = 0.03  # "keep background still" margin around regions, as a share of the video's longer side
 
 
@@ -79,13 +84,20 @@ class AppEvents:
         if image is None:
             session.reset()
             return self.render(session, "Upload an image or pick an example below.")
-        session.set_image(np.asarray(image))
+        image = np.asarray(image)
+        try:
+            check_image_shape(image.shape[1], image.shape[0])
+        except InputError as error:
+            session.reset()
+            gr.Warning(str(error))
+            return self.render(session, str(error))
+        session.set_image(image)
         return self.render(session, "Preparing the image for clicking (computing its embedding)… clicks made now are answered when it is ready.")
 
     def embed(self, session: Session) -> str:
         """Compute the segmenter's embedding of the session's image right after upload, not at the first click."""
         if not session.has_image:
-            return "Upload an image or pick an example below."
+            return gr.update()  # keep what `upload` said (e.g. why the image was refused)
         seconds = self.engine.embed(session.image)
         width, height = session.size
         return (f"Ready ({width}×{height}, prepared in {seconds:.1f} s). Click the object that should move; "
@@ -224,6 +236,7 @@ class AppEvents:
         try:
             image = load_image_file(image_file)
             height, width = image.shape[:2]
+            check_image_shape(width, height)
             regions = parse_regions(regions_json, width, height)
             settings = self._check_settings(
                 ofm, seed,
@@ -231,6 +244,7 @@ class AppEvents:
                 defaults.num_frames if num_frames is None else num_frames,
                 defaults.fps if fps is None else fps,
             )
+            keep_background = check_flag("keep_background", keep_background)
         except InputError as error:
             raise gr.Error(str(error)) from None
         session = Session()
@@ -241,7 +255,7 @@ class AppEvents:
             if not obj.has_mask:
                 raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
         result = self._animate(session.image, session.regions(), session.union_mask(), settings,
-                               bool(keep_background), _session_key(request), progress)
+                               keep_background, _session_key(request), progress)
         if result is None:
             raise gr.Error("The request was cancelled.")
         mp4, gif, info = result
@@ -264,8 +278,11 @@ class AppEvents:
         with self._cancels_lock:
             self._cancels[key] = cancel
         start = time.perf_counter()
+        still_wanted = _gradio_event_watch()
 
         def on_step(step, total):
+            if not still_wanted():  # the client went away or cancelled through the API: free the slot now
+                cancel.set()
             if progress is not None:
                 progress((step, total), desc="Denoising", unit="steps")
 
@@ -278,8 +295,16 @@ class AppEvents:
             )
         except ModelUnavailable as error:
             raise gr.Error(f"No animation model is loaded: {error}") from None
+        except InputError as error:  # a limit checked before generation (the pixel-frame budget)
+            raise gr.Error(str(error)) from None
         except ValueError as error:
             raise gr.Error(f"The pipeline refused these settings: {error}") from None
+        except Exception as error:  # noqa: BLE001 - fail this request only, with a message, and log the cause
+            logger.exception("generation failed")
+            raise gr.Error(
+                f"Generation failed on the server ({type(error).__name__}); the cause was logged. Try again, "
+                "perhaps with fewer frames or steps."
+            ) from None
         finally:
             with self._cancels_lock:
                 if self._cancels.get(key) is cancel:
@@ -300,6 +325,39 @@ class AppEvents:
             "seconds": round(time.perf_counter() - start, 2),
         }
         return mp4, gif, info
+
+
+def _gradio_event_watch() -> Callable[[], bool]:
+    """A check, for the Gradio event running this call, that someone still waits for its result.
+
+    Gradio (6.x) does not stop a running function when its client disconnects or cancels through the API
+    (`/cancel`, gradio_client's `Job.cancel()`): it drops the event from its queue's active jobs, or marks it
+    not alive, and lets the function run on, holding the generation slot until the pipeline finishes. Polling
+    this at every denoising step frees the slot within one step. Outside a queued Gradio event (direct calls,
+    tests) it always answers True; an event never seen among the active jobs counts as wanted.
+    """
+    try:
+        from gradio.context import LocalContext
+
+        event_id = LocalContext.event_id.get(None)
+        blocks = LocalContext.blocks.get(None)
+    except (ImportError, AttributeError, LookupError):
+        return lambda: True
+    queue = getattr(blocks, "_queue", None)
+    if not event_id or queue is None:
+        return lambda: True
+    seen = False
+
+    def still_wanted() -> bool:
+        nonlocal seen
+        for job in list(getattr(queue, "active_jobs", None) or ()):
+            for event in list(job or ()):
+                if getattr(event, "_id", None) == event_id:
+                    seen = True
+                    return bool(getattr(event, "alive", True))
+        return not seen
+
+    return still_wanted
 
 
 def _session_key(request) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -21,30 +22,104 @@ SEED_MAX = 2**32 - 1
 MAX_PROMPT_CHARS = 200
 REGIONS_EXAMPLE = '[{"points": [[120, 80, 1]], "prompt": "sway"}]'
 
+# Limits that keep one request's memory and time bounded; each is checked before the work it protects.
+MAX_IMAGE_PIXELS = 50_000_000  # decoded uploads: 50 MP is 150 MB as RGB; read from the header, before decoding
+MIN_IMAGE_SIDE = 16  # smaller images cannot be clicked on or segmented meaningfully
+MAX_ASPECT_RATIO = 8.0  # longer side / shorter side; wider strips are refused (crop them)
+MAX_REGIONS = 8  # objects per request
+MAX_POINTS_PER_REGION = 32  # clicks per object
+MAX_REGIONS_JSON_CHARS = 100_000  # a regions_json longer than this is refused before it is parsed
+# Frames × output height × output width of one generation: 32 frames at 512×512 (SD 1.5's native size), or
+# 16 frames at 512×1024. Latents, activations and decoded frames all grow with it; a bigger request is refused
+# before the pipeline starts (`check_pixel_frames`). `python app.py --max-pixel-frames N` changes it.
+PIXEL_FRAME_BUDGET = 32 * 512 * 512
+
 
 class InputError(ValueError):
     """Bad input from a visitor or API client; the message tells them how to fix it."""
 
 
 def load_image_file(path) -> np.ndarray:
-    """Read an uploaded file as RGB uint8 (EXIF orientation applied, as browsers display it)."""
+    """Read an uploaded file as RGB uint8 (EXIF orientation applied, as browsers display it).
+
+    Any mode PIL opens is converted by `fyc.segment.image_input.to_rgb_uint8` (16-bit scaled, CMYK and palette
+    through PIL, alpha dropped); an animated image gives its first frame. Images above `MAX_IMAGE_PIXELS` are
+    refused from their header, before any pixel is decoded.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from fyc.segment.image_input import to_rgb_uint8
 
     if path is None or (isinstance(path, str) and not path.strip()):
         raise InputError("No image: send an image file (PNG, JPEG or WebP).")
     name = os.path.basename(os.fspath(path))
     try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"))
-    except Image.DecompressionBombError as error:
-        raise InputError(
-            f"'{name}' has too many pixels to open safely ({error}). Resize it below 80 megapixels and retry."
-        ) from None
+        image = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(_too_many_pixels(name)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InputError(
             f"'{name}' is not an image this app can read: send a PNG, JPEG or WebP file."
         ) from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise InputError(_too_many_pixels(name, f"{width}×{height}"))
+        try:
+            image.seek(0)  # animated GIF/WebP/PNG: the first frame
+            return to_rgb_uint8(ImageOps.exif_transpose(image))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(_too_many_pixels(name)) from None
+        except (OSError, SyntaxError, EOFError) as error:
+            raise InputError(
+                f"'{name}' is damaged or incomplete and cannot be decoded ({str(error).strip() or type(error).__name__}): "
+                "save or export it again and re-upload it."
+            ) from None
+        except ValueError as error:  # a pixel format `to_rgb_uint8` refuses (32-bit integer, float outside 0..1)
+            raise InputError(
+                f"'{name}' uses a pixel format this app cannot show ({error}): save it as an 8-bit PNG or JPEG."
+            ) from None
+
+
+def limit_image_decoding(max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Make PIL refuse, process-wide, to decode images above `max_pixels` (its decompression-bomb check, turned
+    from a warning into an error). The app calls this at start-up: Gradio decodes the browser's uploads itself,
+    before any of our code sees them."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = int(max_pixels)
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+def _too_many_pixels(name: str, size: str | None = None) -> str:
+    size = f" ({size})" if size else ""
+    return (f"'{name}'{size} has more than {MAX_IMAGE_PIXELS / 1e6:g} megapixels, too many to open safely. Resize it "
+            "(a few megapixels are plenty: the video is much smaller) and retry.")
+
+
+def check_image_shape(width: int, height: int) -> None:
+    """Refuse images too small to click on or too elongated to animate (see `MIN_IMAGE_SIDE`, `MAX_ASPECT_RATIO`)."""
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise InputError(
+            f"The image is {width}×{height} pixels: send one at least {MIN_IMAGE_SIDE} pixels on each side."
+        )
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise InputError(
+            f"The image is {width}×{height} pixels, more than {MAX_ASPECT_RATIO:g} times longer than it is wide: "
+            "crop it to a less elongated shape."
+        )
+
+
+def check_pixel_frames(num_frames: int, height: int, width: int, budget: int = PIXEL_FRAME_BUDGET) -> None:
+    """Refuse a generation of `num_frames` frames at `height` × `width` above the pixel-frame `budget`."""
+    pixel_frames = int(num_frames) * int(height) * int(width)
+    if pixel_frames > budget:
+        most = max(1, budget // (int(height) * int(width)))
+        raise InputError(
+            f"{num_frames} frames at {width}×{height} is {pixel_frames:,} pixel-frames, more than this server's "
+            f"budget of {budget:,}: ask for at most {most} frames at this size, or crop the image to a less "
+            "elongated shape."
+        )
 
 
 def parse_regions(regions_json, width: int, height: int) -> list[dict]:
@@ -57,15 +132,27 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
         A list of `{"points": [(x, y, label), ...], "prompt": str}` with ints and stripped prompts.
     """
     if isinstance(regions_json, (str, bytes)):
-        text = regions_json.strip() if isinstance(regions_json, str) else regions_json.decode().strip()
+        try:
+            text = regions_json.strip() if isinstance(regions_json, str) else regions_json.decode().strip()
+        except UnicodeDecodeError:
+            raise InputError(f"regions_json is not UTF-8 text. Send a list like {REGIONS_EXAMPLE}.") from None
         if not text:
             raise InputError(f"No regions: send at least one region, e.g. {REGIONS_EXAMPLE}.")
+        if len(text) > MAX_REGIONS_JSON_CHARS:
+            raise InputError(
+                f"regions_json is {len(text):,} characters long, more than {MAX_REGIONS_JSON_CHARS:,}: send at most "
+                f"{MAX_REGIONS} regions of at most {MAX_POINTS_PER_REGION} points each."
+            )
         try:
             regions = json.loads(text)
         except json.JSONDecodeError as error:
             raise InputError(
                 f"regions_json is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}). "
                 f"Send a list like {REGIONS_EXAMPLE}."
+            ) from None
+        except RecursionError:  # "[[[[…" nested deeper than Python's recursion limit
+            raise InputError(
+                f"regions_json is nested too deeply to be regions. Send a list like {REGIONS_EXAMPLE}."
             ) from None
     else:
         regions = regions_json
@@ -75,14 +162,22 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
         raise InputError(f"regions_json must be a list of regions, like {REGIONS_EXAMPLE}.")
     if not regions:
         raise InputError(f"No regions: send at least one region, e.g. {REGIONS_EXAMPLE}.")
+    if len(regions) > MAX_REGIONS:
+        raise InputError(f"{len(regions)} regions is too many: animate at most {MAX_REGIONS} objects at once.")
 
     parsed = []
     for r, region in enumerate(regions, start=1):
         if not isinstance(region, dict) or "points" not in region:
             raise InputError(f'Region {r} must be an object with "points" and "prompt", like {REGIONS_EXAMPLE}.')
         points = region["points"]
-        if not isinstance(points, list) or not points:
+        if not isinstance(points, list):
+            raise InputError(f"Region {r}'s points must be a list of [x, y, label] clicks; got {type(points).__name__}.")
+        if not points:
             raise InputError(f"Region {r} has no points: give at least one [x, y, 1] click on the object.")
+        if len(points) > MAX_POINTS_PER_REGION:
+            raise InputError(
+                f"Region {r} has {len(points)} points: at most {MAX_POINTS_PER_REGION} clicks per object are used."
+            )
         checked = []
         for p, point in enumerate(points, start=1):
             checked.append(_parse_point(point, r, p, width, height))
@@ -95,10 +190,24 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
             raise InputError(
                 f'Region {r} has no motion prompt: add "prompt": "sway" (a short phrase such as "blink" or "move left").'
             )
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise InputError(f"Region {r}'s prompt is {len(prompt)} characters long: keep it under {MAX_PROMPT_CHARS}.")
-        parsed.append({"points": checked, "prompt": prompt.strip()})
+        parsed.append({"points": checked, "prompt": check_prompt(prompt, f"Region {r}'s prompt")})
     return parsed
+
+
+def check_prompt(prompt: str, what: str = "The prompt") -> str:
+    """A motion prompt, stripped: refused when empty, too long, or not encodable text."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates: how Python carries bytes that were not valid UTF-8 (command-line arguments,
+        # JSON "\udcff" escapes). Tokenizers cannot encode them.
+        raise InputError(f"{what} is not valid UTF-8 text: type it again or save it as UTF-8.") from None
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputError(f'{what} is empty: give a short motion phrase such as "sway" or "blink".')
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"{what} is {len(prompt):,} characters long: keep it under {MAX_PROMPT_CHARS}.")
+    return prompt
 
 
 def _parse_point(point, r: int, p: int, width: int, height: int) -> tuple[int, int, int]:
@@ -145,6 +254,15 @@ def check_seed(seed) -> int:
     if not value.is_integer() or not 0 <= value <= SEED_MAX:
         raise InputError(f"seed must be a whole number between 0 and {SEED_MAX}; got {seed}.")
     return int(value)
+
+
+def check_flag(name: str, value) -> bool:
+    """A yes/no setting: true/false (or 1/0); None → True. Strings are refused rather than guessed."""
+    if value is None:
+        return True
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, float)) and value in (0, 1)):
+        return bool(value)
+    raise InputError(f"{name} must be true or false; got {value!r}.")
 
 
 def check_int(name: str, value, low: int, high: int) -> int:
