@@ -232,7 +232,8 @@ class TextCache:
 
 
 def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
-    """One micro-batch's v-prediction loss with FYC conditioning."""
+    """One micro-batch's v-prediction loss with FYC conditioning. `unet` may be wrapped (DDP); its configuration
+    is read from `pipe.unet`."""
     scheduler = pipe.scheduler
     if "latents" in batch:  # from a latent cache
         latents = batch["latents"].to(device).float()
@@ -256,20 +257,20 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
     first = mask_first_frame_latent(latents[:, :, 0], cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator)
-    condition = build_condition(first, mask, f, unet.config.first_frame_layout)
+    condition = build_condition(first, mask, f, pipe.unet.config.first_frame_layout)
 
     motion_prompts = list(batch["motion_prompt"])
     prompts = motion_prompts if cfg.stage >= 2 else list(batch["caption"])
     prompts = ["" if drop else p for p, drop in zip(prompts, (rand(b) < cfg.text_dropout).tolist())]
     text = texts(prompts)
     motion = None
-    if cfg.stage >= 2 and unet.config.use_motion_cross_attention:
+    if cfg.stage >= 2 and pipe.unet.config.use_motion_cross_attention:
         motion_prompts = ["" if drop else p for p, drop in zip(motion_prompts, (rand(b) < cfg.motion_dropout).tolist())]
         motion = texts(motion_prompts)
     ofm = batch["ofm"].to(device).float().clone()
     ofm[rand(b) < cfg.ofm_dropout] = float("nan")
 
-    model_input = torch.cat([noisy, condition], dim=1).to(unet.dtype)
+    model_input = torch.cat([noisy, condition], dim=1).to(pipe.unet.dtype)
     prediction = unet(model_input, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion).sample.float()
     error = (prediction - target) ** 2
     if cfg.region_loss_weight != 1.0:
@@ -290,8 +291,11 @@ def train(config: Config, resume: bool = False) -> Path:
 
     cfg = config.train
     out = Path(config.output_dir)
+    # Without an accelerator, Accelerate only joins the processes that torchrun / `accelerate launch` started
+    # (multi-CPU, gloo) when told it runs on the CPU.
+    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
-                              log_with=None, project_dir=str(out))
+                              log_with=None, project_dir=str(out), cpu=on_cpu)
     set_seed(config.seed)
     device = accelerator.device
 
@@ -335,7 +339,6 @@ def train(config: Config, resume: bool = False) -> Path:
     log_path = out / "log.jsonl"
     progress = tqdm(range(start_step, cfg.max_steps), initial=start_step, total=cfg.max_steps, desc="train",
                     disable=not accelerator.is_local_main_process)
-    raw_unet = accelerator.unwrap_model(unet)
     started = time.time()
     for step in progress:
         losses = []
@@ -347,7 +350,7 @@ def train(config: Config, resume: bool = False) -> Path:
             batch = _collate([dataset[i] for i in indices])
             generator = torch.Generator().manual_seed(config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
             with accelerator.accumulate(unet):
-                loss = training_loss(pipe, raw_unet if accelerator.num_processes == 1 else unet, batch, texts, cfg, generator, device)
+                loss = training_loss(pipe, unet, batch, texts, cfg, generator, device)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate or check the data")
                 accelerator.backward(loss)

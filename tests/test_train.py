@@ -94,3 +94,20 @@ def test_training_from_a_latent_cache(tmp_path):
 
     with pytest.raises(ValueError, match="other settings"):
         build_latent_cache([], lambda x: x, tmp_path / "cache", fingerprint="another-vae")
+
+
+def test_two_process_data_parallel_run(tmp_path):
+    """The same command under a launcher: two CPU processes (gloo), one log line per step, one saved pipeline."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "fyc", "train",
+         "--config", str(CONFIG), "--output-dir", str(out), "--max-steps", "2"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2]
+    assert (out / "pipeline" / "model_index.json").exists()
