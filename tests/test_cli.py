@@ -75,3 +75,16 @@ def test_animate_refuses_bad_arguments_with_exit_code_2(saved_pipeline, files, t
     assert "ofm" in capsys.readouterr().err
     assert main(["animate", str(tmp_path / "missing.png"), "--mask", str(files / "mask.png"), "--prompt", "sway"]) == 2
     assert "missing.png" in capsys.readouterr().err
+
+
+def test_animate_with_clicks_goes_through_the_segmenter(saved_pipeline, tmp_path, capsys):
+    # a bright square on a dark textured background: one click inside selects it (classical segmenter, no SAM)
+    rng = np.random.RandomState(1)
+    image = (rng.rand(64, 96, 3) * 60).astype(np.uint8)
+    image[16:48, 30:62] = (220, 180, 40)
+    PIL.Image.fromarray(image).save(tmp_path / "square.png")
+    out = tmp_path / "clicked.gif"
+    code = main(["animate", str(tmp_path / "square.png"), "--click", "46,32", "--prompt", "shake", "--frames", "4",
+                 "--steps", "1", "--weights", str(saved_pipeline), "-o", str(out)])
+    assert code == 0 and out.exists()
+    assert "segmenter: classical" in capsys.readouterr().err
