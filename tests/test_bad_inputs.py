@@ -133,13 +133,13 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`python app.py` on loopback with the tiny pipeline; yields (url, its psutil.Process)."""
+    """`python app.py` on loopback with the tiny pipeline; yields (url, its psutil.Process, its weights folder)."""
     tmp = tmp_path_factory.mktemp("app")
     with running_app(tmp) as url:
         port = url.rstrip("/").rsplit(":", 1)[1]
         children = psutil.Process().children(recursive=True)
         process = next(p for p in children if "app.py" in " ".join(p.cmdline()) and port in p.cmdline())
-        yield url, process
+        yield url, process, tmp / "tiny-pipeline"
 
 
 @pytest.fixture(scope="module")
@@ -154,14 +154,17 @@ def animate(client, image, regions=REGION, ofm=8.0, seed=0, keep_background=True
                           settings["num_frames"], settings["fps"], keep_background, api_name="/animate")
 
 
-def animate_raw(url: str, image: Path, *values) -> tuple[str, str]:
+def animate_raw(url: str, image: Path | dict, *values) -> tuple[str, str]:
     """Call /animate over plain HTTP with a JSON body written by Python's `json` (which, unlike gradio_client,
-    lets NaN and Infinity through): returns the SSE event name ("complete"/"error") and its data."""
+    lets NaN and Infinity through): returns the SSE event name ("complete"/"error") and its data. `image` is a
+    file to upload, or the file argument itself (a FileData dict naming any path or URL)."""
     api = url + "gradio_api/"
     with httpx.Client(timeout=60) as http:
-        with open(image, "rb") as f:
-            uploaded = http.post(api + "upload", files={"files": (image.name, f, "image/png")}).json()[0]
-        body = json.dumps({"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, *values]})
+        if isinstance(image, Path):
+            with open(image, "rb") as f:
+                uploaded = http.post(api + "upload", files={"files": (image.name, f, "image/png")}).json()[0]
+            image = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+        body = json.dumps({"data": [image, *values]})
         started = http.post(api + "call/animate", content=body.encode(), headers={"Content-Type": "application/json"})
         if started.status_code != 200:
             return f"http {started.status_code}", started.text
@@ -245,7 +248,7 @@ def test_api_bad_input_gets_a_clear_error(client, files, case, change, message):
 def test_api_huge_image_is_refused_from_its_header_without_decoding(server, client, files):
     """10000×10000 pixels in a 100 kB PNG (a decompression bomb): refused before decoding; the server's peak
     memory (VmHWM) does not grow by the 100 MB that decoding would take."""
-    _, process = server
+    _, process, _ = server
 
     def peak_rss() -> int:
         with open(f"/proc/{process.pid}/status") as status:
@@ -256,6 +259,26 @@ def test_api_huge_image_is_refused_from_its_header_without_decoding(server, clie
     with pytest.raises(AppError, match=r"'huge\.png'( \(10000×10000\))? has more than 50 megapixels, too many"):
         animate(client, files["huge_png"], regions=[{"points": [[5000, 5000, 1]], "prompt": "sway"}])
     assert peak_rss() - before < 50e6, f"peak memory grew by {(peak_rss() - before) / 1e6:.0f} MB"
+
+
+def test_browser_uploads_are_decoded_under_the_same_pixel_limit(files, monkeypatch):
+    """The UI's image box is decoded by Gradio itself (PIL), before our code: `app.main` lowers PIL's limit
+    process-wide (`limit_image_decoding`), so the 10000×10000 PNG is refused there too, without decoding."""
+    import warnings
+
+    import gradio as gr
+    from gradio.data_classes import ImageData
+    from PIL import Image as PILImage
+
+    from fyc.ui.requests import limit_image_decoding
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", PILImage.MAX_IMAGE_PIXELS)
+    with warnings.catch_warnings():
+        limit_image_decoding()
+        with pytest.raises(PILImage.DecompressionBombWarning, match="exceeds limit of 50000000 pixels"):
+            gr.Image(type="numpy").preprocess(ImageData(path=str(files["huge_png"])))
+        small = gr.Image(type="numpy").preprocess(ImageData(path=str(files["png"])))
+    assert small.shape == (H, W, 3)
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
@@ -270,6 +293,90 @@ def test_api_body_that_is_not_utf8_is_refused(server):
         response = http.post(server[0] + "gradio_api/call/animate", content=b'{"data": ["\xff\xfe"]}',
                              headers={"Content-Type": "application/json"})
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
+
+
+# ---- what the server listens on and serves ---------------------------------------------------------------------
+
+
+def test_server_listens_on_loopback_only(server):
+    _, process, _ = server
+    listening = [c.laddr for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
+
+
+def server_files(weights: Path) -> dict[str, str]:
+    return {"/etc/passwd": "/etc/passwd", "app.py": str(Path(__file__).resolve().parents[1] / "app.py"),
+            "weights": str(weights / "unet" / "diffusion_pytorch_model.safetensors"),
+            "traversal": "../../../../../../etc/passwd"}
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "app.py", "weights", "traversal"])
+def test_server_files_are_not_served(server, name):
+    url, _, weights = server
+    target = server_files(weights)[name]
+    assert name == "traversal" or Path(target).exists()
+    response = httpx.get(url + "gradio_api/file=" + target, timeout=30)
+    assert response.status_code in (403, 404), (response.status_code, response.text[:200])
+    assert b"root:" not in response.content and not response.content.startswith(b"\x00")
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "image in the repository", "image in /tmp"])
+def test_api_cannot_make_the_server_read_its_own_files(server, files, name):
+    """Valid images on the server's disk, named instead of uploaded: reading them would succeed, so an error proves
+    they were not read."""
+    url, _, weights = server
+    path = {"/etc/passwd": "/etc/passwd", "image in /tmp": str(files["png"]),
+            "image in the repository": str(Path(__file__).resolve().parents[1] / "examples" / "cat.jpg")}[name]
+    assert Path(path).is_file()
+    event, data = animate_raw(url, {"path": path, "meta": {"_type": "gradio.FileData"}},
+                              json.dumps(REGION), 8.0, 0, 1, 2, 4, True)
+    assert event == "error" and "root:" not in data, (event, data)
+
+
+def test_api_does_not_fetch_urls_on_the_servers_network(server, files):
+    """A FileData carrying a URL of a loopback web server that serves a valid image: the server must not fetch it."""
+    import http.server
+    import threading
+
+    from app_server import free_port
+
+    hits = []
+
+    class ImageServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            body = files["png"].read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    internal = http.server.HTTPServer(("127.0.0.1", free_port()), ImageServer)
+    threading.Thread(target=internal.serve_forever, daemon=True).start()
+    try:
+        image_url = f"http://127.0.0.1:{internal.server_port}/scene.png"
+        event, data = animate_raw(server[0], {"path": "scene.png", "url": image_url,
+                                              "meta": {"_type": "gradio.FileData"}},
+                                  json.dumps(REGION), 8.0, 0, 1, 2, 4, True)
+    finally:
+        internal.shutdown()
+        internal.server_close()
+    assert event == "error" and not hits, (event, data, hits)
+
+
+def test_generated_videos_are_served_from_gradios_cache(server, files):
+    url, _, _ = server
+    event, data = animate_raw(url, files["png"], json.dumps(REGION), 8.0, 0, 1, 2, 4, True)
+    assert event == "complete", data
+    mp4 = json.loads(data)[0]
+    response = httpx.get(mp4["url"], timeout=30)
+    assert response.status_code == 200 and response.content[4:8] == b"ftyp"
 
 
 # ---- API: correct results ------------------------------------------------------------------------------------
@@ -415,7 +522,7 @@ def test_cli_reads_every_image_kind_correctly(saved_pipeline, files, tmp_path, k
 
 def test_server_survived_the_matrix(server, client, files):
     """Runs last in this module: the same server process is alive and still answers a valid request."""
-    url, process = server
+    url, process, _ = server
     assert process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     mp4, gif, info = animate(client, files["png"], seed=5)
     assert read_video(mp4)[0].shape == (2, H, W, 3) and info["seed"] == 5
