@@ -426,6 +426,27 @@ def test_regions_as_one_object_and_true_label_are_understood(client, files):
     assert info["regions"] == [{"points": [[30, 32, 1]], "prompt": "sway"}]
 
 
+def test_ui_upload_of_an_unusable_image_is_refused_with_a_hint(tmp_path):
+    """The browser path (event functions called directly): a 1×1 upload leaves no image to click on, and the hint
+    says why; the embedding step that follows keeps that hint."""
+    import gradio as gr
+
+    from fyc.ui.engine import Engine
+    from fyc.ui.events import AppEvents
+    from fyc.ui.outputs import OutputFiles
+    from fyc.ui.session import Session
+
+    events = AppEvents(Engine(segmenter="classical"), OutputFiles(tmp_path / "scratch"))
+    session = Session()
+    events.upload(scene(), session)
+    assert session.has_image
+    with pytest.warns(UserWarning, match="at least 16 pixels"):  # gr.Warning outside a running app
+        out = events.upload(np.zeros((1, 1, 3), np.uint8), session)
+    assert not session.has_image and out[1] is None
+    assert out[5] == "The image is 1×1 pixels: send one at least 16 pixels on each side."
+    assert events.embed(session) == gr.update()
+
+
 # ---- CLI ----------------------------------------------------------------------------------------------------
 
 
