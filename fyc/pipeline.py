@@ -146,6 +146,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
         if not regions:
             raise ValueError("Give at least one Region(mask, prompt): the pipeline animates regions of the image.")
         image_size = _image_hw(image)
+        if min(image_size) < 1 or max(image_size) > 8 * min(image_size):
+            raise ValueError(f"image is {image_size[1]}x{image_size[0]} (WxH): the sides must be within 8:1 of each other")
         for i, region in enumerate(regions):
             if not isinstance(region, Region):
                 raise ValueError(f"regions[{i}] must be a fyc.Region, got {type(region).__name__}")

@@ -109,6 +109,8 @@ def test_bad_arguments_raise_clear_errors(pipe, image):
         (dict(regions=[Region(mask, "sway")], output_type="gif"), "output_type"),
         (dict(regions=["sway"]), "fyc.Region"),
     ]
+    with pytest.raises(ValueError, match="8:1"):
+        pipe(np.zeros((4, 80, 3), np.uint8), [Region(np.ones((4, 80), bool), "sway")], num_inference_steps=1)
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             pipe(image, num_inference_steps=1, **kwargs)
