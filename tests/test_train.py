@@ -111,3 +111,21 @@ def test_two_process_data_parallel_run(tmp_path):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2]
     assert (out / "pipeline" / "model_index.json").exists()
+
+
+def test_ema_checkpointing_and_accumulation_options_run(tmp_path):
+    config = tiny_config(tmp_path, 2)
+    config.train.use_ema = True
+    config.train.gradient_checkpointing = True
+    config.train.gradient_accumulation_steps = 2
+    config.train.stage = 1
+    final = train(config)
+    state = load_file(str(tmp_path / "checkpoints" / "step-0000002" / "unet.safetensors"))
+    assert (tmp_path / "checkpoints" / "step-0000002" / "ema.pt").exists()
+    assert torch.load(tmp_path / "checkpoints" / "step-0000002" / "ema.pt", weights_only=True)["decay"] == 0.999
+    saved = load_file(str(final / "unet" / "diffusion_pytorch_model.safetensors"))
+    # the exported weights are the EMA average, not the last step's
+    assert any(not torch.equal(saved[k], state[k]) for k in saved if "motion_modules" in k)
+    # stage 1 leaves the motion-augmented attention untouched (it is trained in stage 2)
+    ma = [k for k in saved if "attn_motion.to_out.0.weight" in k]
+    assert ma and all(saved[k].abs().sum() == 0 for k in ma)
