@@ -55,6 +55,9 @@ class VAEDataConfig:
     scale_range: list[float] = field(default_factory=lambda: [0.25, 1.0])  # crop side / photo short side
     flip: bool = True
     colour_jitter: float = 0.1  # amplitude of brightness / contrast / saturation changes
+    channel_shuffle: float = 0.0  # probability of permuting R, G, B: with a dozen photos the VAE otherwise
+    # learns each photo's colours from its content (a grey astronaut comes back orange) instead of encoding them
+    grayscale: float = 0.0  # probability of turning a crop grey
     eval_crop_size: int = 128
     eval_crops_per_photo: int = 4
     eval_short_side: int = 128  # held-out photographs are resized to this short side (the shipped resolution)
@@ -91,15 +94,16 @@ class VAEConfig:
     seed: int = 0
     output_dir: str = "runs/demo_vae"
     vae: dict = field(default_factory=dict)
+    init_from: str | None = None  # a saved AutoencoderKL folder to start from instead of a new `vae:` (a later stage)
     data: VAEDataConfig = field(default_factory=VAEDataConfig)
     train: VAETrainConfig = field(default_factory=VAETrainConfig)
 
     @classmethod
     def from_yaml(cls, path) -> "VAEConfig":
         raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - {"seed", "output_dir", "vae", "data", "train"}
+        unknown = set(raw) - {"seed", "output_dir", "vae", "init_from", "data", "train"}
         if unknown:
-            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; known: seed, output_dir, vae, data, train")
+            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; known: seed, output_dir, vae, init_from, data, train")
         sections = {}
         for name, kind in (("data", VAEDataConfig), ("train", VAETrainConfig)):
             values = raw.pop(name, {}) or {}
@@ -157,6 +161,10 @@ def random_crop(rng: np.random.Generator, photo: np.ndarray, size: int, data: VA
         crop = grey + (crop - grey) * (1 + rng.uniform(-a, a))  # saturation
         crop = (crop - crop.mean()) * (1 + rng.uniform(-a, a)) + crop.mean()  # contrast
         crop = crop + rng.uniform(-a, a) / 2  # brightness
+    if data.channel_shuffle and rng.random() < data.channel_shuffle:
+        crop = crop[..., rng.permutation(3)]
+    if data.grayscale and rng.random() < data.grayscale:
+        crop = np.repeat(crop.mean(axis=2, keepdims=True), 3, axis=2)
     return np.clip(crop, 0.0, 1.0) * 2 - 1
 
 
@@ -369,7 +377,14 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
     log_path = out / "log.jsonl"
 
     torch.manual_seed(config.seed)
-    vae = build_vae(config.vae).to(device).train()
+    if config.init_from:
+        from diffusers import AutoencoderKL
+
+        if not Path(config.init_from).is_dir():
+            raise FileNotFoundError(f"init_from: {config.init_from} is not a saved AutoencoderKL folder; train the earlier stage first")
+        vae = AutoencoderKL.from_pretrained(config.init_from, torch_dtype=torch.float32).to(device).train()
+    else:
+        vae = build_vae(config.vae).to(device).train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = cosine_schedule(optimizer, cfg)
     checkpoints = out / "checkpoints"
@@ -448,7 +463,7 @@ def export_vae(source: Path, destination: Path, dtype: str, data: VAEDataConfig,
 
 
 def _config_dict(config: VAEConfig) -> dict:
-    return {"seed": config.seed, "output_dir": config.output_dir, "vae": config.vae, "data": asdict(config.data),
+    return {"seed": config.seed, "output_dir": config.output_dir, "vae": config.vae, "init_from": config.init_from, "data": asdict(config.data),
             "train": asdict(config.train)}
 
 

@@ -29,9 +29,9 @@ TINY = {
 }
 
 
-def _run(tmp_path, *extra):
+def _run(tmp_path, *extra, config_dict=TINY):
     config = tmp_path / "vae.yaml"
-    config.write_text(yaml.safe_dump(TINY))
+    config.write_text(yaml.safe_dump(config_dict))
     parser = argparse.ArgumentParser()
     train_vae.build_parser(parser)
     return train_vae.run(parser.parse_args(["--config", str(config), *extra]))
@@ -64,6 +64,14 @@ def test_train_resume_and_export(tmp_path):
     half = AutoencoderKL.from_pretrained(exported, torch_dtype=torch.float16)
     assert half.config.scaling_factor == vae.config.scaling_factor
 
+    # A later stage starts from the saved VAE (here with a vanishing learning rate, so it must stay put).
+    stage2 = {**TINY, "init_from": str(full / "vae"), "data": {**TINY["data"], "channel_shuffle": 1.0, "grayscale": 0.5},
+              "train": {**TINY["train"], "max_steps": 1, "learning_rate": 1e-9, "min_learning_rate": 1e-10}}
+    _run(tmp_path, "--output-dir", str(tmp_path / "stage2"), config_dict=stage2)
+    before = load_file(str(full / "vae" / "diffusion_pytorch_model.safetensors"))
+    after = load_file(str(tmp_path / "stage2" / "vae" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+
     # Interrupted after 2 steps, then resumed: the same weights as the uninterrupted run.
     _run(tmp_path, "--output-dir", str(split), "--max-steps", "2")
     assert (split / "checkpoints" / "step-0000002" / "trainer_state.json").exists()
@@ -76,13 +84,24 @@ def test_train_resume_and_export(tmp_path):
 
 
 def test_batches_are_a_function_of_seed_and_step():
-    data = train_vae.VAEDataConfig(crop_size=[16, 32])
+    data = train_vae.VAEDataConfig(crop_size=[16, 32], channel_shuffle=0.5, grayscale=0.2)
     photos = train_vae.training_photos(data)
     first = train_vae.training_batch(photos, data, 3, seed=0, step=5)
     assert torch.equal(first, train_vae.training_batch(photos, data, 3, seed=0, step=5))
     assert not torch.equal(first, train_vae.training_batch(photos, data, 3, seed=0, step=6))
     assert first.shape[:2] == (3, 3) and first.shape[-1] % 8 == 0 and 16 <= first.shape[-1] <= 32
     assert first.min() >= -1 and first.max() <= 1
+
+
+def test_grayscale_and_channel_shuffle():
+    photo = np.zeros((40, 40, 3), np.uint8)
+    photo[..., 0] = 200  # pure red
+    rng = np.random.default_rng(0)
+    grey = train_vae.random_crop(rng, photo, 16, train_vae.VAEDataConfig(colour_jitter=0.0, grayscale=1.0))
+    assert np.allclose(grey[..., 0], grey[..., 1]) and np.allclose(grey[..., 1], grey[..., 2])
+    shuffled = [train_vae.random_crop(rng, photo, 16, train_vae.VAEDataConfig(colour_jitter=0.0, channel_shuffle=1.0))
+                for _ in range(40)]
+    assert {int(np.argmax(c.mean(axis=(0, 1)))) for c in shuffled} == {0, 1, 2}  # red lands in every channel
 
 
 def test_training_never_sees_heldout_photos():
