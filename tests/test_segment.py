@@ -435,7 +435,7 @@ def test_other_image_formats_segment_like_their_rgb(sam_segmenter, classical, co
         assert np.array_equal(segmenter.predict(click, image=convert(rgb)), segmenter.predict(click, image=reference))
 
 
-def test_clicks_use_one_decoder_thread_and_restore_torch_threads(sam_segmenter, photo_image):
+def test_decoder_threads_apply_to_clicks_and_torch_threads_are_restored(sam_segmenter, photo_image):
     from fyc.segment.sam_backend import torch_threads
 
     seen = []
@@ -444,12 +444,13 @@ def test_clicks_use_one_decoder_thread_and_restore_torch_threads(sam_segmenter, 
     )
     before = torch.get_num_threads()
     try:
-        sam_segmenter.predict([(10, 10, 1)], image=photo_image)
-        sam_segmenter._engine.decoder_threads = None
+        sam_segmenter.predict([(10, 10, 1)], image=photo_image)  # default: torch's setting
+        sam_segmenter._engine.decoder_threads = 1
         sam_segmenter.predict([(10, 10, 1)])
     finally:
+        sam_segmenter._engine.decoder_threads = None
         hook.remove()
-    assert seen == [1, before]
+    assert seen == [before, 1]
     assert torch.get_num_threads() == before
     with pytest.raises(KeyError):
         with torch_threads(before + 1):

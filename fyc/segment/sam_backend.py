@@ -21,13 +21,13 @@ class SamClickBackend:
         sam: a ``segment_anything.modeling.Sam``.
         cache_size: how many images' embeddings to keep (ViT-* embeddings are 4 MiB each).
         decoder_threads: torch CPU threads for a click (set for the call, in the calling thread only);
-            None leaves torch's setting. The decoder's tensors are small, so extra threads gain little
-            and lose a lot as soon as anything else runs: on the 2-core machine under load, ViT-B
-            clicks took 178 ms with 1 thread and 509 ms with 2 (docs/results/click_latency.md). The
-            embedding always uses torch's setting.
+            None (default) leaves torch's setting. On the quiet 2-core machine ViT-B clicks take 76 ms with
+            torch's 2 threads and 138 ms with 1; when other jobs share the cores, 1 thread is far better
+            (178 ms vs 509 ms under load 7): servers that generate while others click may pass 1
+            (docs/results/click_latency.md). The embedding always uses torch's setting.
     """
 
-    def __init__(self, sam, cache_size: int = 4, decoder_threads: int | None = 1):
+    def __init__(self, sam, cache_size: int = 4, decoder_threads: int | None = None):
         from segment_anything import SamPredictor
 
         if cache_size < 1:

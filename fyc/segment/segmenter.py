@@ -56,7 +56,7 @@ class ClickSegmenter:
         weights_dir: str | os.PathLike | None = None,
         device=None,
         cache_size: int = 4,
-        decoder_threads: int | None = 1,
+        decoder_threads: int | None = None,
         **options,
     ) -> "ClickSegmenter":
         """Pick and load a segmenter.
