@@ -30,12 +30,12 @@ def demo_architecture_pipeline():
     config = Config.from_yaml("configs/demo.yaml")
     scratch = dict(config.init["scratch"])
     try:
-        return build_pipeline(config), "demo architecture, trained weights"
+        return build_pipeline(config), "demo architecture (configs/demo.yaml), untrained UNet: timing only"
     except (OSError, FileNotFoundError, ValueError):
         scratch["vae"] = dict(block_out_channels=[16, 32, 64, 128], down_block_types=["DownEncoderBlock2D"] * 4,
                               up_block_types=["UpDecoderBlock2D"] * 4, norm_num_groups=16, layers_per_block=1, latent_channels=4)
         config.init = {"scratch": scratch}
-        return build_pipeline(config), "demo architecture, RANDOM weights (no weights/demo yet)"
+        return build_pipeline(config), "demo architecture (configs/demo.yaml), random weights: timing only"
 
 
 def main():
