@@ -71,15 +71,9 @@ class Config:
 
     @classmethod
     def from_yaml(cls, path) -> "Config":
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - {"seed", "output_dir", "init", "unet", "data", "train"}
-        if unknown:
-            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}")
-        train_raw = raw.pop("train", {}) or {}
-        bad = set(train_raw) - set(TrainConfig.__dataclass_fields__)
-        if bad:
-            raise ValueError(f"{path}: unknown train settings {sorted(bad)}; known: {sorted(TrainConfig.__dataclass_fields__)}")
-        return cls(**raw, train=TrainConfig(**train_raw))
+        from .config import dataclass_from_yaml
+
+        return dataclass_from_yaml(cls, path)
 
 
 # -- model initialisation -------------------------------------------------------------------------------

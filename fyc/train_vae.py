@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from .data.synthetic import load_photo, photo_names
 
@@ -100,18 +99,9 @@ class VAEConfig:
 
     @classmethod
     def from_yaml(cls, path) -> "VAEConfig":
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - {"seed", "output_dir", "vae", "init_from", "data", "train"}
-        if unknown:
-            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; known: seed, output_dir, vae, init_from, data, train")
-        sections = {}
-        for name, kind in (("data", VAEDataConfig), ("train", VAETrainConfig)):
-            values = raw.pop(name, {}) or {}
-            bad = set(values) - set(kind.__dataclass_fields__)
-            if bad:
-                raise ValueError(f"{path}: unknown {name} settings {sorted(bad)}; known: {sorted(kind.__dataclass_fields__)}")
-            sections[name] = kind(**values)
-        config = cls(**raw, **sections)
+        from .config import dataclass_from_yaml
+
+        config = dataclass_from_yaml(cls, path)
         config.check()
         return config
 
