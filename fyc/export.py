@@ -1,0 +1,88 @@
+"""Write a loadable pipeline from a training checkpoint, while the run goes on: `python -m fyc export`.
+
+Training writes its pipeline only when it reaches `max_steps`; a long run on a CPU is looked at (and shipped)
+from its checkpoints long before that. This rebuilds the pipeline the config describes, puts the checkpoint's
+UNet weights in it (the EMA weights when the run keeps them) and saves it with `fyc.weights.save_pipeline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float32", use_ema: bool = True, name: str | None = None) -> Path:
+    """Save the pipeline of `checkpoint` (default: the latest complete one of the run) to `destination`.
+
+    Args:
+        config: the run's `fyc.train.Config`.
+        checkpoint: a `step-*` folder; None for the latest under `output_dir/checkpoints`.
+        dtype: storage dtype of the UNet and VAE ("float16" halves the size; the text encoder stays a package
+            reference when it comes from one).
+        use_ema: take the EMA weights when the checkpoint has them.
+        name: the name `describe()` shows (e.g. "demo model").
+    """
+    from safetensors.torch import load_file
+
+    from .train import build_pipeline, latest_checkpoint, select_trainable
+    from .weights import save_pipeline
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    root = Path(config.output_dir) / "checkpoints"
+    path = Path(checkpoint) if checkpoint else latest_checkpoint(root)
+    if path is None or not (path / "trainer_state.json").exists():
+        raise FileNotFoundError(f"no complete checkpoint at {checkpoint or root}; train first (python -m fyc train --config ...)")
+    pipe = build_pipeline(config)
+    unet = pipe.unet
+    unet.load_state_dict(load_file(str(path / "unet.safetensors")))
+    ema_file = path / "ema.pt"
+    if use_ema and ema_file.exists():
+        from diffusers.training_utils import EMAModel
+
+        params = select_trainable(unet, config.train.trainable, config.train.stage)
+        ema = EMAModel(params, decay=config.train.ema_decay)
+        ema.load_state_dict(torch.load(ema_file, map_location="cpu", weights_only=True))
+        ema.copy_to(params)
+    unet.requires_grad_(False).eval()
+    pipe.unet.to(DTYPES[dtype])
+    pipe.vae.to(DTYPES[dtype])
+    step = json.loads((path / "trainer_state.json").read_text())["step"]
+    destination = Path(destination)
+    save_pipeline(pipe, destination, name=name)
+    (destination / "training_config.yaml").write_text(
+        yaml.safe_dump({"checkpoint_step": step, "ema": bool(use_ema and ema_file.exists()), **_config_dict(config)}, sort_keys=False)
+    )
+    return destination
+
+
+def _config_dict(config) -> dict:
+    from .train import _config_dict as as_dict
+
+    return as_dict(config)
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="the run's YAML config")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the pipeline to")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a step-* folder (default: the latest of the run)")
+    parser.add_argument("--output-dir", type=Path, default=None, help="override the config's output_dir (where checkpoints are)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    parser.add_argument("--no-ema", action="store_true", help="export the raw weights even when EMA weights exist")
+    parser.add_argument("--name", default=None, help='name shown in status lines, e.g. "demo model"')
+
+
+def run(args) -> int:
+    from .train import Config
+
+    config = Config.from_yaml(args.config)
+    if args.output_dir is not None:
+        config.output_dir = str(args.output_dir)
+    print(export_checkpoint(config, args.out, args.checkpoint, args.dtype, use_ema=not args.no_ema, name=args.name))
+    return 0
