@@ -20,9 +20,14 @@ TEXT_KEYS = ("caption", "motion_prompt", "motion_class", "video_id")
 
 
 def vae_fingerprint(vae) -> str:
-    """Short hash of the VAE's config and weights: a cache is only valid for the VAE that wrote it."""
+    """Short hash of what the cached latents depend on: the VAE's config and its encoder's weights.
+
+    The decoder is left out on purpose: fine-tuning only the decoder (as Stable Diffusion's ft-MSE VAE did)
+    keeps the latent space, so the cache and a UNet trained on it stay valid.
+    """
     digest = hashlib.sha256(json.dumps(dict(vae.config), sort_keys=True, default=str).encode())
-    for name, tensor in sorted(vae.state_dict().items())[:8]:
+    encoder = [(k, v) for k, v in sorted(vae.state_dict().items()) if k.startswith(("encoder.", "quant_conv."))]
+    for name, tensor in encoder[:8] + encoder[-8:]:
         digest.update(name.encode())
         digest.update(tensor.float().flatten()[:64].numpy().tobytes())
     return digest.hexdigest()[:16]
