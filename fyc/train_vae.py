@@ -86,6 +86,8 @@ class VAETrainConfig:
     log_every: int = 10
     num_threads: int = 0  # torch CPU threads (0: torch's default)
     num_workers: int = 0  # processes preparing batches ahead (batches stay a function of (seed, step))
+    decoder_only: bool = False  # train the decoder only (with `init_from`): the latents, hence a UNet trained on
+    # them and its latent cache, stay valid, as with Stable Diffusion's ft-MSE VAE
 
 
 @dataclass
@@ -112,6 +114,8 @@ class VAEConfig:
         for name in self.data.extra_photos:
             if name not in EXTRA_PHOTOS:
                 raise ValueError(f"data.extra_photos: unknown photo {name!r}; choose from {', '.join(EXTRA_PHOTOS)}")
+        if self.train.decoder_only and not self.init_from:
+            raise ValueError("train.decoder_only needs init_from: the trained VAE whose encoder (latent space) it keeps")
 
 
 # -- photographs and crops -------------------------------------------------------------------------------
@@ -375,7 +379,11 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         vae = AutoencoderKL.from_pretrained(config.init_from, torch_dtype=torch.float32).to(device).train()
     else:
         vae = build_vae(config.vae).to(device).train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if cfg.decoder_only:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = cosine_schedule(optimizer, cfg)
     checkpoints = out / "checkpoints"
     start_step = 0
@@ -409,7 +417,7 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(vae.parameters(), cfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         lr_scheduler.step()
         done = step + 1

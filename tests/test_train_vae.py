@@ -83,6 +83,22 @@ def test_train_resume_and_export(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_decoder_only_stage_keeps_the_encoder_and_scaling(tmp_path):
+    first = tmp_path / "first"
+    _run(tmp_path, "--output-dir", str(first), config_dict={**TINY, "train": {**TINY["train"], "max_steps": 2}})
+    stage = {**TINY, "init_from": str(first / "vae"), "train": {**TINY["train"], "max_steps": 2, "decoder_only": True}}
+    _run(tmp_path, "--output-dir", str(tmp_path / "decoder"), config_dict=stage)
+    before = load_file(str(first / "vae" / "diffusion_pytorch_model.safetensors"))
+    after = load_file(str(tmp_path / "decoder" / "vae" / "diffusion_pytorch_model.safetensors"))
+    kept = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    scaling = [AutoencoderKL.from_pretrained(d / "vae").config.scaling_factor for d in (first, tmp_path / "decoder")]
+    assert scaling[0] == scaling[1]
+    with pytest.raises(ValueError, match="decoder_only needs init_from"):
+        _run(tmp_path, config_dict={**TINY, "train": {**TINY["train"], "decoder_only": True}})
+
+
 def test_batches_are_a_function_of_seed_and_step():
     data = train_vae.VAEDataConfig(crop_size=[16, 32], channel_shuffle=0.5, grayscale=0.2)
     photos = train_vae.training_photos(data)
