@@ -70,7 +70,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader workers per process decoding tar shards (data.kind: shards)
 
 
 @dataclass

@@ -1,4 +1,7 @@
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +101,6 @@ def test_training_from_a_latent_cache(tmp_path):
 
 def test_two_process_data_parallel_run(tmp_path):
     """The same command under a launcher: two CPU processes (gloo), one log line per step, one saved pipeline."""
-    import subprocess
-    import sys
-
     out = tmp_path / "ddp"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "fyc", "train",
@@ -129,3 +129,176 @@ def test_ema_checkpointing_and_accumulation_options_run(tmp_path):
     # stage 1 leaves the motion-augmented attention untouched (it is trained in stage 2)
     ma = [k for k in saved if "attn_motion.to_out.0.weight" in k]
     assert ma and all(saved[k].abs().sum() == 0 for k in ma)
+
+
+# -- training from video2dataset tar shards ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    from test_video_data import mp4_bytes, moving_square_video, write_tar
+
+    root = tmp_path_factory.mktemp("shards")
+    captions = ["A dog runs on the beach", "Candle flame flickering", "Woman waves her hand", "Fish swimming slowly",
+                "Flag waving in the wind"]
+    write_tar(root / "00000.tar", [
+        (f"00000000{i}", mp4_bytes(moving_square_video(seed=i)), captions[i], {"videoid": f"a{i}"}) for i in range(3)
+    ] + [("000000009", b"not a video" * 20, "Broken", {"videoid": "bad"})])
+    write_tar(root / "00001.tar", [
+        (f"00001000{i}", mp4_bytes(moving_square_video(seed=10 + i)), captions[3 + i], {"videoid": f"b{i}"}) for i in range(2)
+    ])
+    return root
+
+
+def shard_config(out, shards, steps):
+    config = tiny_config(out, steps)
+    config.data = {"kind": "shards", "shards": str(shards / "{00000..00001}.tar"), "num_frames": 4, "stride": 2,
+                   "size": 32, "shuffle_buffer": 2}
+    config.train.num_workers = 2
+    config.train.checkpoint_every = 3
+    return config
+
+
+def test_training_from_tar_shards_resumes_where_it_stopped(shards, tmp_path):
+    """5 steps straight through equal 3 steps, stop, resume to 5: the two worker streams continue just after
+    the last sample they gave, and the next batch comes from the worker an uninterrupted run would use."""
+    full = train(shard_config(tmp_path / "full", shards, 5))
+    log = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2, 3, 4, 5] and all(np.isfinite(e["loss"]) for e in log)
+
+    train(shard_config(tmp_path / "cut", shards, 3))
+    state = json.loads((tmp_path / "cut" / "checkpoints" / "step-0000003" / "data_state.json").read_text())
+    # 3 batches: workers 0, 1, 0; the next one is worker 1's. Stream 0 gave 4 samples (a pass and one more).
+    assert state["next_worker_stream"] == 1 and state["world_size"] == 1 and state["num_workers"] == 2
+    assert sorted(state["positions"]) == ["0", "1"] and state["positions"]["0"][0] == 1  # (epoch, shard, taken)
+    resumed = train(shard_config(tmp_path / "cut", shards, 5), resume=True)
+    expected = load_file(str(full / "unet" / "diffusion_pytorch_model.safetensors"))
+    got = load_file(str(resumed / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+    pipe = load_pipeline(resumed)
+    assert pipe.unet.config.in_channels == 9
+
+
+def test_tar_shards_refuse_a_latent_cache(shards, tmp_path):
+    config = shard_config(tmp_path, shards, 1)
+    config.data["cache"] = str(tmp_path / "cache")
+    with pytest.raises(ValueError, match="map-style"):
+        train(config)
+
+
+# -- FSDP / DeepSpeed through `accelerate launch` ----------------------------------------------------------------
+
+ACCELERATE_CONFIGS = Path(__file__).parents[1] / "configs" / "accelerate"
+
+# Accelerate enables FSDP only on GPUs and other accelerators; on CPU it quietly falls back to DDP. torch's FSDP
+# runs on CPU over gloo, so the test's launcher switches Accelerate's state to FSDP once the processes have
+# joined: from there on, wrapping, state dicts and save_state / load_state are Accelerate's own FSDP code.
+FSDP_ON_CPU = """
+import sys
+import accelerate, torch
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+_init = accelerate.Accelerator.__init__
+
+def init(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    if self.distributed_type == DistributedType.MULTI_CPU:
+        for shared in (PartialState._shared_state, AcceleratorState._shared_state):
+            shared["distributed_type"] = DistributedType.FSDP
+            shared["device"] = torch.device("cpu")
+        AcceleratorState._shared_state["fsdp_plugin"] = FullyShardedDataParallelPlugin()
+
+_prepare = accelerate.Accelerator.prepare
+
+def prepare(self, *args, **kwargs):
+    prepared = _prepare(self, *args, **kwargs)
+    params = list(prepared[0].parameters())
+    local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in params)
+    print(f"rank {self.process_index}: {type(prepared[0]).__name__} holds {local} of {sum(p.numel() for p in params)}", flush=True)
+    return prepared
+
+accelerate.Accelerator.__init__ = init
+accelerate.Accelerator.prepare = prepare
+from fyc.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def launch_two_processes(tmp_path, accelerate_config: dict, script: Path, *args):
+    import yaml
+
+    config_file = tmp_path / "accelerate.yaml"
+    config_file.write_text(yaml.safe_dump({**accelerate_config, "num_processes": 2}))
+    result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file), str(script), *args],
+                            capture_output=True, text=True, timeout=900, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def sharded_run_resumes_exactly(tmp_path, accelerate_config, script):
+    """3 steps with checkpoints at 2 and 3; then the step-3 checkpoint is removed and the run resumed from
+    step 2: the resumed step 3 must equal the first one, and the exported pipeline the gathered weights."""
+    import yaml
+
+    config = yaml.safe_load(CONFIG.read_text())
+    config["train"].update(checkpoint_every=1, keep_checkpoints=2)
+    config_file = tmp_path / "train.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    common = ["train", "--config", str(config_file), "--output-dir", str(out), "--max-steps", "3"]
+    launch_two_processes(tmp_path, accelerate_config, script, *common)
+    first = load_file(str(out / "checkpoints" / "step-0000003" / "unet.safetensors"))
+    exported = load_file(str(out / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(first[k], exported[k]) for k in first) and first.keys() == exported.keys()
+    step2 = out / "checkpoints" / "step-0000002"
+    assert (step2 / "accelerate_state").is_dir() and not (step2 / "optimizer.pt").exists()
+    import shutil
+
+    shutil.rmtree(out / "checkpoints" / "step-0000003")
+    shutil.rmtree(out / "pipeline")
+    result = launch_two_processes(tmp_path, accelerate_config, script, *common, "--resume")
+    output = result.stdout + result.stderr
+    assert "resumed from" in output
+    again = load_file(str(out / "checkpoints" / "step-0000003" / "unet.safetensors"))
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+    halfway = load_file(str(step2 / "unet.safetensors"))
+    assert any(not torch.equal(halfway[k], again[k]) for k in again)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3, 3] and np.isfinite([e["loss"] for e in log]).all()
+    assert log[2]["loss"] == log[3]["loss"]
+    pipe = load_pipeline(out / "pipeline")
+    assert all(torch.equal(pipe.unet.state_dict()[k], again[k]) for k in again)
+    return step2, output
+
+
+def test_fsdp_two_cpu_processes_checkpoint_resume_and_export(tmp_path):
+    """configs/accelerate/fsdp.yaml (FSDP2) on two CPU processes: each process holds half the UNet, resuming from a
+    checkpoint reproduces the run exactly, and the checkpoint and the export hold the whole gathered UNet."""
+    import yaml
+
+    accelerate_config = yaml.safe_load((ACCELERATE_CONFIGS / "fsdp.yaml").read_text())
+    accelerate_config["use_cpu"] = True
+    script = tmp_path / "fsdp_on_cpu.py"
+    script.write_text(FSDP_ON_CPU)
+    step2, output = sharded_run_resumes_exactly(tmp_path, accelerate_config, script)
+    held = {int(r): (int(local), int(total)) for r, local, total in re.findall(r"rank (\d): FSDP\w+ holds (\d+) of (\d+)", output)}
+    assert sorted(held) == [0, 1]
+    (local0, total), (local1, _) = held[0], held[1]
+    assert local0 < 0.6 * total and local1 < 0.6 * total and local0 + local1 >= total  # each holds about half
+    assert (step2 / "accelerate_state" / "optimizer.bin").exists()  # FULL_STATE_DICT: gathered, weights_only-loadable
+
+
+def test_deepspeed_zero2_two_cpu_processes_checkpoint_resume_and_export(tmp_path):
+    """configs/accelerate/deepspeed_zero2.yaml on two CPU processes (DeepSpeed's CPU accelerator, gloo)."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is optional: pip install deepspeed")
+    import yaml
+
+    accelerate_config = yaml.safe_load((ACCELERATE_CONFIGS / "deepspeed_zero2.yaml").read_text())
+    script = tmp_path / "fyc_main.py"
+    script.write_text("import sys\nfrom fyc.__main__ import main\nsys.exit(main(sys.argv[1:]))\n")
+    step2, _ = sharded_run_resumes_exactly(tmp_path, accelerate_config, script)
+    assert (step2 / "accelerate_state" / "pytorch_model").is_dir()  # DeepSpeed's own checkpoint

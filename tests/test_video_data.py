@@ -320,3 +320,64 @@ def test_truncated_tar_shard_does_not_stop_the_run(videos, tmp_path):
     with pytest.warns(UserWarning, match="ReadError"):
         ids = [s["video_id"] for s in ds]
     assert ids[-1] == "v3" and "v0" in ids  # what was readable of a.tar, then all of b.tar
+
+
+# -- shard streams for training: split, shuffle, resume ----------------------------------------------------
+
+
+def stream_ids(ds, num_workers=0):
+    if num_workers:
+        return [s["video_id"] for s in DataLoader(ds, batch_size=None, num_workers=num_workers)]
+    return [s["video_id"] for s in ds]
+
+
+def test_shard_streams_split_between_processes_and_workers(videos):
+    shards = str(videos / "shards" / "{00000..00001}.tar")
+    # 2 processes x 1 stream = 2 streams over 2 shards: one shard each, in a shuffled order
+    per_rank = []
+    for rank in range(2):
+        ds = VideoShardDataset(shards, spec=SPEC, seed=1, shuffle_buffer=2, shuffle_shards=True)
+        ds.set_distributed(rank, 2)
+        per_rank.append(stream_ids(ds))
+    assert sorted(per_rank[0] + per_rank[1]) == ["000000002", "v0", "v3"]
+    assert {len(ids) for ids in per_rank} == {1, 2}  # whole shards: 2 good videos in one, 1 in the other
+    # 2 processes x 2 workers = 4 streams over 2 shards: every stream reads both, keeping its samples
+    seen = []
+    for rank in range(2):
+        ds = VideoShardDataset(shards, spec=SPEC, seed=1, shuffle_buffer=2, shuffle_shards=True)
+        ds.set_distributed(rank, 2)
+        seen += stream_ids(ds, num_workers=2)
+    assert sorted(seen) == ["000000002", "v0", "v3"]  # each sample once over all processes and workers
+    with pytest.raises(ValueError, match="rank 2"):
+        ds.set_distributed(2, 2)
+
+
+def test_shard_stream_is_deterministic_and_resumes_after_consumed_samples(videos):
+    shards = str(videos / "shards")
+
+    def stream(seed=0):
+        return VideoShardDataset(shards, spec=ClipSpec(6, 2, 96, 128), seed=seed, repeat=True, shuffle_buffer=3,
+                                 shuffle_shards=True)
+
+    def take(ds, n):
+        it = iter(ds)
+        return [next(it) for _ in range(n)]
+
+    first = take(stream(), 7)  # more than a pass (3 good videos): passes reshuffle
+    again = take(stream(), 7)
+    assert [s["video_id"] for s in first] == [s["video_id"] for s in again]
+    assert [s["clip_start"] for s in first] == [s["clip_start"] for s in again]
+    assert [s["stream_position"][1] for s in first] == [0, 0, 0, 1, 1, 1, 2]  # (stream, epoch, shard, taken)
+    orders = {tuple(s["video_id"] for s in take(stream(seed), 3)) for seed in range(6)}
+    assert len(orders) > 1  # the seed shuffles
+    assert sorted(s["video_id"] for s in first[:3]) == ["000000002", "v0", "v3"]
+
+    # resume just after the 4th sample: the rest comes out as in the uninterrupted stream, clips included
+    stream_id, *position = first[3]["stream_position"]
+    resumed = stream()
+    resumed.resume_from({stream_id: position})
+    rest = take(resumed, 3)
+    assert [s["video_id"] for s in rest] == [s["video_id"] for s in first[4:]]
+    for got, want in zip(rest, first[4:]):
+        assert got["clip_start"] == want["clip_start"]
+        assert torch.equal(got["pixel_values"], want["pixel_values"])

@@ -15,6 +15,8 @@ Each sample is a dict:
     video_id       str;  clip_start  int (first source frame);  skipped  int (bad videos passed over
                    to produce this sample: sum it over batches for a run's count, whatever the workers;
                    bad videos after the last sample of a finite pass are only in `dataset.skipped`)
+    stream_position  (VideoShardDataset only) (stream, epoch, shard ordinal, taken): where the sample's
+                   stream stands just after it; what `VideoShardDataset.resume_from` takes
 
 Motion comes from the cache of `python -m fyc prepare` (`cache_dir`) when it has the video, with the clip
 start it was computed for, else it is computed on the fly from the clip. Corrupt, missing and too-short
@@ -32,7 +34,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from fyc import flow
 from fyc.data.motion_cache import MotionCache
-from fyc.data.sources import VideoItem, iter_shard_items, read_webvid_csv
+from fyc.data.sources import VideoItem, expand_shards, iter_shard_items, read_webvid_csv
 from fyc.data.video import ClipSpec, VideoError, to_pixel_values
 
 logger = logging.getLogger(__name__)
@@ -195,21 +197,43 @@ class WebVidFolderDataset(Dataset):
 class VideoShardDataset(IterableDataset):
     """Clips from WebDataset tar shards as written by video2dataset (iterable).
 
-    Shards are split between DataLoader workers; `split_by_node=True` also splits them between
-    distributed processes (leave it off when Accelerate dispatches batches from the main process).
+    The data is read as independent *streams*, one per (process, DataLoader worker): with P processes and
+    W workers (W = 1 without workers) there are S = P * W streams, numbered rank * W + worker. In every pass
+    (epoch) the shard order is reshuffled by (seed, epoch) when `shuffle_shards` is set, then shards are dealt
+    out to the streams round-robin, so within a pass no two streams read the same sample. With fewer shards
+    than streams, every stream reads every shard and keeps the samples whose index in the shard is its own
+    modulo S. A shuffle buffer of `shuffle_buffer` samples mixes each shard's samples (it holds encoded
+    videos: about 1-3 MB each for WebVid); it starts afresh with each shard so that a stream's position is
+    (epoch, shard ordinal, samples taken from the shard) and resuming re-reads at most one shard.
+
+    Everything a stream yields is a function of (seed, epoch, stream, shard ordinal, position), including
+    each clip's random start, so the same settings give the same samples in the same order on any run.
+    Each sample carries `stream_position = (stream, epoch, shard_ordinal, taken)`, the point just after it;
+    `resume_from` makes streams continue from such points, skipping what was consumed without decoding it.
 
     Args:
         shards: a tar path, folder of tars, glob, brace range ("shards/{00000..00099}.tar") or a list.
         spec, captions, cache_dir, flow_method, raft_weights: see `ClipBuilder`.
-        seed: seed of the clip-start draws (mixed with the worker id).
-        repeat: loop over the shards forever (for step-based training).
+        seed: seed of shard order, shuffle buffer and clip starts.
+        repeat: start a new pass after the last shard (for step-based training); else stop.
+        split_by_node: take rank and world size from `torch.distributed` (when `set_distributed` was not
+            called); leave it off when Accelerate dispatches batches from the main process.
+        shuffle_buffer: samples held for shuffling (0 or 1: read in shard order).
+        shuffle_shards: reshuffle the shard order every pass.
     """
 
     def __init__(self, shards, spec: ClipSpec | None = None, *, captions=None, cache_dir=None, flow_method="dis",
-                 raft_weights=None, seed: int = 0, repeat: bool = False, split_by_node: bool = False):
+                 raft_weights=None, seed: int = 0, repeat: bool = False, split_by_node: bool = False,
+                 shuffle_buffer: int = 0, shuffle_shards: bool = False):
         self.shards = shards
+        self.urls = expand_shards(shards)
         self.builder = ClipBuilder(spec, captions, cache_dir, flow_method, raft_weights)
         self.seed, self.epoch, self.repeat, self.split_by_node = seed, 0, repeat, split_by_node
+        self.shuffle_buffer, self.shuffle_shards = int(shuffle_buffer), bool(shuffle_shards)
+        self.rank: int | None = None
+        self.world_size: int | None = None
+        self.positions: dict[int, tuple[int, int, int]] = {}
+        self.worker_offset = 0
 
     @property
     def spec(self) -> ClipSpec:
@@ -224,27 +248,100 @@ class VideoShardDataset(IterableDataset):
         return self.builder.num_skipped
 
     def set_epoch(self, epoch: int) -> None:
+        """The pass that streams without a resume position start in."""
         self.epoch = epoch
+
+    def set_distributed(self, rank: int, world_size: int) -> None:
+        """This process's rank among `world_size` processes that each read their own part of the data."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        self.rank, self.world_size = rank, world_size
+
+    def resume_from(self, positions: dict[int, tuple[int, int, int]], worker_offset: int = 0) -> None:
+        """Continue streams from `stream_position`s: {stream: (epoch, shard_ordinal, taken)}.
+
+        `worker_offset` rotates which stream each DataLoader worker reads (worker w reads local stream
+        (w + offset) % W), so that after n consumed batches the loader, which starts with worker 0, goes on
+        with the stream an uninterrupted run would have used next: pass n % W.
+        """
+        self.positions = {int(k): tuple(int(x) for x in v) for k, v in positions.items()}
+        self.worker_offset = int(worker_offset)
+
+    def _rank_world(self) -> tuple[int, int]:
+        if self.rank is not None:
+            return self.rank, self.world_size
+        if self.split_by_node and torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def stream_shards(self, epoch: int, stream: int, num_streams: int) -> tuple[list[str], int | None]:
+        """Shards a stream reads in a pass, in order, and the sample residue it keeps (None: all samples)."""
+        n = len(self.urls)
+        order = np.random.default_rng((self.seed, epoch)).permutation(n) if self.shuffle_shards else np.arange(n)
+        if n >= num_streams:
+            return [self.urls[i] for i in order[stream::num_streams]], None
+        return [self.urls[i] for i in order], stream
+
+    def _shard_items(self, url: str, keep: int | None, num_streams: int):
+        items = iter_shard_items(url, split_by_worker=False)
+        if keep is None:
+            return items
+        return (item for i, item in enumerate(items) if i % num_streams == keep)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
-        worker = info.id if info is not None else 0
-        rng = np.random.default_rng((self.seed, self.epoch, worker))
-        newly_skipped = 0  # carried into the next pass when `repeat` is set
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        rank, world = self._rank_world()
+        num_streams = world * workers
+        stream = rank * workers + (worker + self.worker_offset) % workers
+        epoch, first_shard, skip = self.positions.get(stream, (self.epoch, 0, 0))
+        newly_skipped = 0  # carried over shard and pass boundaries
         while True:
+            whole_pass = first_shard == 0 and skip == 0
             produced = False
-            for item in iter_shard_items(self.shards, split_by_node=self.split_by_node):
-                try:
-                    sample = self.builder.build(item, rng=rng)
-                except VideoError as exc:
-                    newly_skipped += 1
-                    self.builder.record_skip(item, exc)
-                    continue
-                sample["skipped"] = newly_skipped
-                newly_skipped = 0
-                produced = True
-                yield sample
-            if not self.repeat or not produced:
-                if self.repeat and not produced:
-                    logger.warning("no usable video in %s; stopping instead of looping forever", self.shards)
+            shards, keep = self.stream_shards(epoch, stream, num_streams)
+            for ordinal in range(first_shard, len(shards)):
+                items = self._shard_items(shards[ordinal], keep, num_streams)
+                rng = np.random.default_rng((self.seed, epoch, stream, ordinal))
+                for taken, item in enumerate(shuffled(items, self.shuffle_buffer, rng), start=1):
+                    if ordinal == first_shard and taken <= skip:
+                        continue  # consumed before the resume point: read, not decoded
+                    clip_rng = np.random.default_rng((self.seed, epoch, stream, ordinal, taken))
+                    try:
+                        sample = self.builder.build(item, rng=clip_rng)
+                    except VideoError as exc:
+                        newly_skipped += 1
+                        self.builder.record_skip(item, exc)
+                        continue
+                    sample["skipped"] = newly_skipped
+                    sample["stream_position"] = (stream, epoch, ordinal, taken)
+                    newly_skipped = 0
+                    produced = True
+                    yield sample
+            first_shard, skip = 0, 0
+            if not self.repeat:
                 return
+            if whole_pass and not produced:
+                logger.warning("no usable video for stream %d of %d in %s; stopping instead of looping forever",
+                               stream, num_streams, self.shards)
+                return
+            epoch += 1
+
+
+def shuffled(items, buffer_size: int, rng: np.random.Generator):
+    """`items` in the order of a shuffle buffer of `buffer_size` drawing from `rng` (as given if size <= 1)."""
+    if buffer_size <= 1:
+        yield from items
+        return
+    buffer = []
+    for item in items:
+        if len(buffer) < buffer_size:
+            buffer.append(item)
+            continue
+        i = int(rng.integers(buffer_size))
+        yield buffer[i]
+        buffer[i] = item
+    while buffer:
+        i = int(rng.integers(len(buffer)))
+        buffer[i], buffer[-1] = buffer[-1], buffer[i]
+        yield buffer.pop()
