@@ -3,6 +3,7 @@
     python bench/demo_model_checks.py --quick                                   # the default model, minutes
     python bench/demo_model_checks.py --weights weights/demo --out docs/results/demo_checks.json
     python bench/demo_model_checks.py --weights runs/ablate-mask0/pipeline --weights runs/ablate-mask07/pipeline
+    python bench/demo_model_checks.py --classifier 40     # no model: the classifier on 40 held-out clips per class
 
 Writes the JSON (`--out`), a Markdown section ready to paste into weights/demo/README.md (same name, .md)
 and a confusion-matrix heatmap per model (`*_confusion*.png`). What is measured: fyc/eval/demo_checks.py.
@@ -31,9 +32,15 @@ def main(argv=None) -> int:
                         help="requested OFM levels of the sweep (default 1 2 4 8 12; the model card needs >= 5)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="motion classes of the confusion matrix (default: the whole vocabulary)")
+    parser.add_argument("--classifier", type=int, default=None, metavar="N",
+                        help="measure only the motion classifier, on N held-out generator clips per class, and exit")
+    parser.add_argument("--noise", action="store_true", help="with --classifier: clips with camera noise and jitter")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
     parser.add_argument("--out", default="docs/results/demo_checks.json", help="JSON output path")
     args = parser.parse_args(argv)
+
+    if args.classifier is not None:
+        return classifier_ceiling(args)
 
     import torch
 
@@ -67,6 +74,23 @@ def main(argv=None) -> int:
                                     meta={"date": time.strftime("%Y-%m-%d %H:%M"), "device": device})
     print(f"Wrote {out}, {md}, " + ", ".join(map(str, images)))
     print(md.read_text())
+    return 0
+
+
+def classifier_ceiling(args) -> int:
+    from fyc.eval.demo_checks import SHORT_LABELS
+    from fyc.eval.prompt_following import validate_on_generator
+
+    started = time.perf_counter()
+    result = validate_on_generator(args.classifier, "eval", 128, args.num_frames, seed=args.seed, noise=args.noise)
+    print(f"Motion classifier on {result['clips']} held-out generator clips (eval photos, 128 px, {args.num_frames} "
+          f"frames{', camera noise' if args.noise else ''}): accuracy {result['accuracy']:.1%} "
+          f"({time.perf_counter() - started:.0f} s)")
+    print("| class | accuracy | misclassified as |\n|---|---|---|")
+    for i, (name, accuracy) in enumerate(result["per_class"].items()):
+        row = result["confusion"][i]
+        wrong = ", ".join(f"{SHORT_LABELS[result['labels'][j]]} {n}" for j, n in enumerate(row) if n and j != i)
+        print(f"| {name} | {accuracy:.1%} | {wrong or '-'} |")
     return 0
 
 
