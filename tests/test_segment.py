@@ -313,6 +313,90 @@ def test_classical_is_deterministic(classical):
     assert np.array_equal(first, again)
 
 
+def test_classical_preparation_is_done_once_per_image_and_cached():
+    """The fallback's per-image work (superpixels, colour bins) is its "embedding": once per content,
+    kept for a few images, and switching back gives the same masks."""
+    segmenter = ClickSegmenter.load(prefer="classical", cache_size=2)
+    a, b, c = (scene.image for scene in fallback_scenes()[:3])
+    click = [(160, 120, 1)]
+    assert segmenter.set_image(a) is True
+    first = segmenter.predict(click)
+    assert segmenter.set_image(a.copy()) is False  # same pixels, new array
+    assert segmenter.set_image(b) is True
+    assert segmenter.set_image(a) is False  # from the cache
+    assert np.array_equal(segmenter.predict(click), first)
+    assert segmenter.set_image(c) is True  # evicts b, the least recently used
+    assert segmenter.set_image(b) is True
+    info = segmenter.cache_info()
+    assert info == {"computed": 4, "hits": 2, "size": 2, "max_size": 2}
+
+
+def test_superpixel_cut_finds_the_labelling_of_least_energy():
+    """The max-flow answer against every labelling of a small superpixel graph."""
+    from itertools import product
+
+    import cv2
+
+    from fyc.segment.superpixel_graph import FLOW_SCALE, SuperpixelGraph
+
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    image = cv2.resize(blocks, (24, 24), interpolation=cv2.INTER_NEAREST)
+    graph = SuperpixelGraph(image, superpixel_area=48)
+    assert 6 <= graph.count <= 14
+    low, high = graph.border_pairs.T
+    labellings = np.array(list(product([False, True], repeat=graph.count)))
+    for _ in range(5):
+        as_background, as_foreground = rng.uniform(0, 300, (2, graph.count))
+        energies = (np.where(labellings, as_foreground, as_background).sum(1)
+                    + ((labellings[:, low] != labellings[:, high]) * graph.border_weights).sum(1))
+        cut = graph.min_cut(as_background, as_foreground)
+        energy = np.where(cut, as_foreground, as_background).sum() + graph.border_weights[cut[low] != cut[high]].sum()
+        assert energy <= energies.min() + graph.count / FLOW_SCALE  # equal up to the integer rounding
+
+
+def test_edge_band_cut_moves_an_offset_edge_onto_the_object():
+    """A square whose mask is 2 px too small on one side: the band cut puts the edge back."""
+    from fyc.segment.superpixel_graph import cut_band, smoothness_weights
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(90, 110, (40, 40, 3)).astype(np.uint8)  # textured grey background
+    image[10:30, 10:30] = rng.integers(180, 200, (20, 20, 3))  # a bright square
+    truth = np.zeros((40, 40), bool)
+    truth[10:30, 10:30] = True
+    offset = np.zeros_like(truth)
+    offset[10:30, 12:30] = True
+    bright = image.mean(-1) > 150
+    as_background = np.where(bright, 8.0, 1.0)
+    as_foreground = np.where(bright, 1.0, 8.0)
+    refined = cut_band(offset, 3, as_background, as_foreground, smoothness_weights(image))
+    assert np.array_equal(refined, truth)
+    # Pixels farther than the band from the edge keep their label, whatever their costs.
+    assert np.array_equal(cut_band(offset, 1, as_background, as_foreground, smoothness_weights(image))[:, :10],
+                          offset[:, :10])
+
+
+def test_colour_model_from_bins_matches_the_pixel_statistics():
+    """Learnt from bin statistics, each component has the mean and covariance of its pixels."""
+    from fyc.segment.colour_model import GaussianMixture, colour_bin_stats
+
+    rng = np.random.default_rng(1)
+    centres = np.array([[30, 30, 30], [220, 40, 40], [40, 220, 40], [40, 40, 220], [220, 220, 220]])
+    cluster = rng.integers(0, 5, 4000)
+    pixels = np.clip(centres[cluster] + rng.normal(0, 6, (4000, 3)), 0, 255).astype(np.uint8)
+    bin_of_pixel, stats = colour_bin_stats(pixels.reshape(40, 100, 3), step=8)
+    assert stats[:, 0].sum() == 4000
+    assert np.allclose(np.bincount(bin_of_pixel.ravel(), pixels[:, 0].astype(float)), stats[:, 1])
+    model = GaussianMixture.from_kmeans(stats, stats[:, 0].copy())
+    for component in range(5):
+        nearest = int(np.argmin(np.abs(model.means[component] - centres).sum(1)))
+        members = pixels[cluster == nearest].astype(float)
+        assert np.allclose(model.means[component], members.mean(0), atol=1e-6)
+        assert np.allclose(model.covariances[component], np.cov(members.T, bias=True), atol=1e-6)
+        assert model.weights[component] == pytest.approx(len(members) / 4000)
+    assert GaussianMixture.from_kmeans(stats, np.zeros(len(stats))) is None
+
+
 # ---- post-processing ------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ class ClickSegmenter:
     Build it with `ClickSegmenter.load`. Typical use::
 
         segmenter = ClickSegmenter.load()          # SAM if weights/sam/ holds a checkpoint, else GrabCut
-        segmenter.set_image(rgb)                   # SAM: the image embedding, once per image content
+        segmenter.set_image(rgb)                   # the per-image work (SAM: the embedding), once per content
         mask = segmenter.predict([(120, 80, 1)])   # bool (H, W); label 1 = include, 0 = exclude
         mask = segmenter.predict([(120, 80, 1), (140, 95, 0)])
 
@@ -70,10 +70,11 @@ class ClickSegmenter:
             weights_dir: where to look for ``sam/``; default `default_weights_dir()` (``$FYC_WEIGHTS_DIR``
                 or the project's ``weights/``).
             device: torch device for SAM; default CUDA when available, else CPU.
-            cache_size: how many images' SAM embeddings to keep.
+            cache_size: how many images' SAM embeddings (or the classical segmenter's per-image
+                preparation) to keep.
             decoder_threads: torch CPU threads per SAM click (None: torch's setting); see `SamClickBackend`.
             **options: ``island_fraction``, ``hole_fraction``, and for the classical segmenter
-                ``work_size`` and ``iterations``.
+                ``work_size``, ``iterations``, ``superpixel_area`` and ``colour_step``.
 
         Raises:
             ValueError: the checkpoint cannot be read (`fyc.checkpoint_io.CorruptWeightsError`), carries
@@ -98,7 +99,7 @@ class ClickSegmenter:
                     f"No SAM checkpoint given and none found in {where}/sam/. Put one there (any name; "
                     "e.g. sam_vit_b_01ec64.pth from the segment-anything release) or pass checkpoint=PATH."
                 )
-        return cls(ClassicalSegmenter(**options), CLASSICAL, **post)
+        return cls(ClassicalSegmenter(cache_size=cache_size, **options), CLASSICAL, **post)
 
     @classmethod
     def _load_sam(cls, path, device, cache_size, decoder_threads, **post) -> "ClickSegmenter":
@@ -119,7 +120,8 @@ class ClickSegmenter:
         return None if self._image is None else self._image.shape[:2]
 
     def cache_info(self) -> dict:
-        """SAM embedding cache counters: ``computed`` embeddings, ``hits``, ``size`` and ``max_size``."""
+        """Per-image cache counters: ``computed`` embeddings (SAM) or preparations (classical), ``hits``,
+        ``size`` and ``max_size``."""
         engine = self._engine
         if not hasattr(engine, "embeddings_computed"):
             return {"computed": 0, "hits": 0, "size": 0, "max_size": 0}
@@ -133,19 +135,14 @@ class ClickSegmenter:
         converts (grayscale, RGBA, 16-bit, float in 0..1, PIL images).
 
         Returns:
-            True when work was done for a new image (SAM: its embedding was computed), False when
-            the image (same pixels) was current already or its embedding came from the cache.
+            True when work was done for a new image (SAM: its embedding; classical: its superpixel
+            graph and colour bins), False when the image (same pixels) was current already or came
+            from the cache.
         """
         rgb = to_rgb_uint8(image)
         key = image_key(rgb)
         with self._lock:
-            if self.backend == CLASSICAL:
-                if key == self._key:
-                    return False
-                self._engine.set_image(rgb)
-                computed = True
-            else:
-                computed = self._engine.set_image(rgb, key)
+            computed = self._engine.set_image(rgb, key)
             self._image, self._key = rgb, key
             return computed
 
