@@ -351,7 +351,8 @@ def test_superpixel_cut_finds_the_labelling_of_least_energy():
         energies = (np.where(labellings, as_foreground, as_background).sum(1)
                     + ((labellings[:, low] != labellings[:, high]) * graph.border_weights).sum(1))
         cut = graph.min_cut(as_background, as_foreground)
-        energy = np.where(cut, as_foreground, as_background).sum() + graph.border_weights[cut[low] != cut[high]].sum()
+        energy = (np.where(cut, as_foreground, as_background).sum()
+                  + graph.border_weights[cut[low] != cut[high]].sum())
         assert energy <= energies.min() + graph.count / FLOW_SCALE  # equal up to the integer rounding
 
 
