@@ -23,3 +23,13 @@ def test_fingerprint_follows_the_encoder_and_config_not_the_decoder():
     other = tiny_vae()
     other.register_to_config(scaling_factor=0.5)
     assert vae_fingerprint(other) != base
+
+
+def test_fingerprint_ignores_where_the_vae_was_loaded_from(tmp_path):
+    # An exported pipeline's VAE is the same encoder as the one the cache was built with.
+    vae = tiny_vae()
+    for name in ("a", "b"):
+        vae.save_pretrained(tmp_path / name)
+    first, second = (AutoencoderKL.from_pretrained(tmp_path / name) for name in ("a", "b"))
+    assert first.config._name_or_path != second.config._name_or_path
+    assert vae_fingerprint(first) == vae_fingerprint(second) == vae_fingerprint(vae)

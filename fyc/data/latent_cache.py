@@ -25,7 +25,9 @@ def vae_fingerprint(vae) -> str:
     The decoder is left out on purpose: fine-tuning only the decoder (as Stable Diffusion's ft-MSE VAE did)
     keeps the latent space, so the cache and a UNet trained on it stay valid.
     """
-    digest = hashlib.sha256(json.dumps(dict(vae.config), sort_keys=True, default=str).encode())
+    # Private keys such as `_name_or_path` say where the VAE was loaded from, not how it encodes.
+    config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     encoder = [(k, v) for k, v in sorted(vae.state_dict().items()) if k.startswith(("encoder.", "quant_conv."))]
     for name, tensor in encoder[:8] + encoder[-8:]:
         digest.update(name.encode())
