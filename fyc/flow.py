@@ -29,6 +29,7 @@ Estimators
     "farneback": OpenCV Farneback, dense polynomial expansion; smoother, so it under-reads small objects.
     "raft": torchvision RAFT (raft_large or raft_small, detected from the weights), only with
     `raft_weights=PATH` (a state dict as .pth/.pt, loaded with `weights_only=True`, or .safetensors).
+    Supplying `raft_weights` without naming a method selects RAFT (`resolve_method`).
 """
 
 from __future__ import annotations
@@ -157,12 +158,26 @@ def _raft_flow(frames: np.ndarray, raft_weights, device=None, num_flow_updates: 
     return np.stack(flows).astype(np.float32)
 
 
-def optical_flow(frames, method: str = "dis", *, raft_weights=None, preset: str = "fast", device=None) -> np.ndarray:
+def resolve_method(method: str | None = None, raft_weights=None) -> str:
+    """The flow estimator to run: `method` when named, else "raft" when RAFT weights are supplied, else "dis"."""
+    if method is None:
+        return "raft" if raft_weights is not None else "dis"
+    if method not in METHODS:
+        raise ValueError(f"Unknown optical-flow method {method!r}; choose one of {METHODS}.")
+    if raft_weights is not None and method != "raft":
+        # silently computing DIS flow next to a RAFT path would label a whole data set with the wrong estimator
+        raise ValueError(f"raft_weights were given with method={method!r}: drop the method (or use 'raft') to run RAFT, "
+                         "or drop raft_weights to run " + method + ".")
+    return method
+
+
+def optical_flow(frames, method: str | None = None, *, raft_weights=None, preset: str = "fast", device=None) -> np.ndarray:
     """Dense optical flow between consecutive frames.
 
     Args:
         frames: uint8 (F, H, W, 3) RGB or (F, H, W) gray, F >= 2 (floats in [0, 1] or [-1, 1] are accepted).
-        method: "dis" (OpenCV DIS, default), "farneback", or "raft" (needs `raft_weights`).
+        method: "dis" (OpenCV DIS), "farneback", or "raft" (needs `raft_weights`). Default: "raft" when
+            `raft_weights` is given, else "dis".
         raft_weights: path to torchvision RAFT weights (raft_large or raft_small state dict).
         preset: DIS preset, "fast" (default), "medium" or "ultrafast".
         device: torch device for RAFT (default: CUDA when available).
@@ -172,19 +187,18 @@ def optical_flow(frames, method: str = "dis", *, raft_weights=None, preset: str 
         dx > 0 is rightwards, dy > 0 downwards.
     """
     frames = _as_frames(frames)
+    method = resolve_method(method, raft_weights)
     if method == "dis":
         flow = _dis_flow(_gray(frames), preset)
     elif method == "farneback":
         flow = _farneback_flow(_gray(frames))
-    elif method == "raft":
+    else:  # "raft"
         if raft_weights is None:
             raise ValueError(
                 "method='raft' needs raft_weights=PATH (torchvision raft_large/raft_small weights); "
                 "nothing is downloaded at run time. Use method='dis' to run without weights."
             )
         flow = _raft_flow(frames, raft_weights, device=device)
-    else:
-        raise ValueError(f"Unknown optical-flow method {method!r}; choose one of {METHODS}.")
     return flow.astype(np.float32, copy=False)
 
 
@@ -210,12 +224,12 @@ def stats_from_flow(flow: np.ndarray, threshold: float | None = None) -> MotionS
     return MotionStats(mask=binary.any(axis=0), ofm=ofm, magnitude=magnitude.astype(np.float32, copy=False))
 
 
-def motion_stats(frames, method: str = "dis", threshold: float | None = None, **kw) -> MotionStats:
+def motion_stats(frames, method: str | None = None, threshold: float | None = None, **kw) -> MotionStats:
     """Motion mask, OFM and per-pair magnitudes of a clip (see the module docstring for the rule).
 
     Args:
         frames: uint8 (F, H, W, 3) RGB or (F, H, W) gray, F >= 2.
-        method: flow estimator, see `optical_flow`.
+        method: flow estimator, see `optical_flow` (default: RAFT when `raft_weights` is given, else DIS).
         threshold: optional fixed threshold in reference px/frame instead of the per-pair rule.
         **kw: passed to `optical_flow` (raft_weights, preset, device).
     """

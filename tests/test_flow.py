@@ -154,6 +154,12 @@ def test_raft_runs_from_a_user_supplied_state_dict(tmp_path):
     stats = motion_stats(frames, method="raft", raft_weights=str(path), device="cpu")
     assert stats.magnitude.shape == (1, 45, 60) and stats.magnitude.dtype == np.float32
     assert np.isfinite(stats.magnitude).all() and stats.mask.shape == (45, 60)
+    # supplying the weights is enough to get RAFT; naming another estimator next to them is refused
+    chosen = motion_stats(frames, raft_weights=str(path), device="cpu")
+    assert np.array_equal(chosen.magnitude, stats.magnitude)
+    assert not np.allclose(chosen.magnitude, motion_stats(frames).magnitude)  # not DIS
+    with pytest.raises(ValueError, match="raft_weights were given with method='dis'"):
+        optical_flow(frames, method="dis", raft_weights=str(path))
     flow._load_raft.cache_clear()
     with pytest.raises(ValueError, match="not a torchvision RAFT state dict"):
         torch.save({"weight": torch.zeros(1)}, tmp_path / "other.pth")

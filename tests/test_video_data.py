@@ -312,6 +312,42 @@ def test_prepare_with_worker_processes(videos, tmp_path):
     assert counts == {"ok": 3, "corrupt": 1, "too_short": 1, "missing": 1}
 
 
+def test_raft_weights_select_raft_in_datasets_and_prepare(videos, tmp_path, capsys):
+    """Given RAFT weights (random ones here: the values mean nothing, the plumbing does), the datasets and
+    `prepare` compute motion with RAFT instead of DIS, and a cache records which estimator made it."""
+    from torchvision.models.optical_flow import raft_small
+
+    from fyc import flow
+
+    torch.manual_seed(0)
+    weights = tmp_path / "raft_small.pth"
+    torch.save(raft_small().state_dict(), weights)
+    spec = ClipSpec(num_frames=2, stride=2, height=48, width=64, start="first")
+    csv_path = str(videos / "results.csv")
+    frames, _ = read_clip(videos / "101.mp4", spec)
+    raft = flow.motion_stats(frames, method="raft", raft_weights=weights, device="cpu")
+    assert not np.allclose(raft.magnitude, flow.motion_stats(frames).magnitude)  # RAFT and DIS differ here
+
+    ds = WebVidFolderDataset(csv_path, spec=spec, raft_weights=weights)
+    sample = ds[0]
+    assert sample["ofm"] == pytest.approx(raft.ofm) and np.array_equal(sample["motion_mask"].numpy(), raft.mask)
+
+    out = tmp_path / "cache"
+    args = ["prepare", csv_path, "--out", str(out), "--num-frames", "2", "--stride", "2", "--height", "48",
+            "--width", "64", "--start", "first", "--limit", "1"]
+    assert fyc_main([*args, "--raft-weights", str(weights)]) == 0
+    assert MotionCache(out).read_spec()["flow_method"] == "raft"
+    entry = MotionCache(out).load_index()["101"]
+    assert entry.status == "ok" and entry.ofm == pytest.approx(raft.ofm, abs=1e-4)
+    assert np.array_equal(entry.load_mask(), raft.mask)
+    # the cache serves datasets that use RAFT too, and is refused by one that would compute DIS
+    assert WebVidFolderDataset(csv_path, spec=spec, cache_dir=out, raft_weights=weights)[0]["ofm"] == pytest.approx(entry.ofm)
+    with pytest.raises(ValueError, match="flow_method"):
+        WebVidFolderDataset(csv_path, spec=spec, cache_dir=out)
+    assert fyc_main([*args, "--flow", "dis", "--raft-weights", str(weights)]) == 2
+    assert "drop it to use --flow dis" in capsys.readouterr().out
+
+
 def test_truncated_tar_shard_does_not_stop_the_run(videos, tmp_path):
     whole = (videos / "shards" / "00000.tar").read_bytes()
     (tmp_path / "a.tar").write_bytes(whole[: len(whole) // 2])  # an interrupted download

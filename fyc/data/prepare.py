@@ -72,8 +72,7 @@ class _Job:
             # crc32, not hash(): str hashes change between processes and runs
             rng = np.random.default_rng((self.seed, zlib.crc32(item.video_id.encode())))
             frames, start = item.read_clip(self.spec, rng=rng)
-            kw = {"raft_weights": self.raft_weights} if self.flow_method == "raft" else {}
-            f = flow.optical_flow(frames, method=self.flow_method, **kw)
+            f = flow.optical_flow(frames, method=self.flow_method, raft_weights=self.raft_weights)
             stats = flow.stats_from_flow(f)
             scale = np.float32(flow.REFERENCE_WIDTH / f.shape[2])
             flow_mean = (f[:, stats.mask].mean(axis=(0, 1)) * scale) if stats.mask.any() else np.zeros(2)
@@ -100,10 +99,13 @@ def _init_worker():
     cv2.setNumThreads(1)  # one process per core already
 
 
-def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec | None = None, flow_method="dis",
+def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec | None = None, flow_method=None,
             raft_weights=None, save_clips=False, workers=1, limit=None, seed=0, log=print) -> Counter:
-    """Fill `out_dir` with this shard's motion entries; returns counts by status (and "already")."""
+    """Fill `out_dir` with this shard's motion entries; returns counts by status (and "already").
+
+    `flow_method` defaults to RAFT when `raft_weights` is given, else DIS (`fyc.flow.resolve_method`)."""
     spec = spec or ClipSpec(start="center")
+    flow_method = flow.resolve_method(flow_method, raft_weights)
     index, count = shard
     cache = MotionCache(out_dir)
     cache.write_spec({**spec.as_dict(), "start": spec.start, "flow_method": flow_method,
@@ -172,8 +174,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=256, help="training width (default 256)")
     parser.add_argument("--start", choices=("center", "first", "random"), default="center",
                         help="where the cached clip starts in each video (default center)")
-    parser.add_argument("--flow", choices=flow.METHODS, default="dis", help="optical flow (default dis)")
-    parser.add_argument("--raft-weights", default=None, help="torchvision RAFT weights, for --flow raft")
+    parser.add_argument("--flow", choices=flow.METHODS, default=None,
+                        help="optical flow (default: raft with --raft-weights, else dis)")
+    parser.add_argument("--raft-weights", default=None, help="torchvision RAFT weights (raft_large or raft_small "
+                        "state dict); selects RAFT")
     parser.add_argument("--save-clips", action="store_true", help="also store each clip (uint8 .npy) so training "
                         "does not decode videos again (about F*H*W*3 bytes per video)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -190,6 +194,9 @@ def run(args) -> int:
         return 2
     if args.flow == "raft" and not args.raft_weights:
         print("error: --flow raft needs --raft-weights PATH (torchvision raft_large/raft_small weights)")
+        return 2
+    if args.raft_weights and args.flow not in (None, "raft"):
+        print(f"error: --raft-weights runs RAFT; drop it to use --flow {args.flow}")
         return 2
     prepare(args.input, args.out, video_dir=args.video_dir, shard=shard, spec=spec, flow_method=args.flow,
             raft_weights=args.raft_weights, save_clips=args.save_clips, workers=args.workers, limit=args.limit,

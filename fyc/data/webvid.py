@@ -59,12 +59,13 @@ class ClipBuilder:
         spec: clip frames, stride, size, start rule.
         captions: JSONL written by `python -m fyc captions` (or a dict video_id -> motion phrase).
         cache_dir: motion cache written by `python -m fyc prepare` with the same spec and flow method.
-        flow_method / raft_weights: optical flow estimator for motion computed on the fly.
+        flow_method / raft_weights: optical flow estimator for motion computed on the fly (`fyc.flow`);
+            by default RAFT when `raft_weights` is given, else DIS.
     """
 
-    def __init__(self, spec: ClipSpec | None = None, captions=None, cache_dir=None, flow_method="dis", raft_weights=None):
+    def __init__(self, spec: ClipSpec | None = None, captions=None, cache_dir=None, flow_method=None, raft_weights=None):
         self.spec = spec or ClipSpec()
-        self.flow_method = flow_method
+        self.flow_method = flow.resolve_method(flow_method, raft_weights)
         self.raft_weights = raft_weights
         self.motion_prompts = _load_motion_prompts(captions)
         self.cache = {}
@@ -88,8 +89,7 @@ class ClipBuilder:
         return prompt
 
     def motion(self, frames: np.ndarray) -> flow.MotionStats:
-        kw = {"raft_weights": self.raft_weights} if self.flow_method == "raft" else {}
-        return flow.motion_stats(frames, method=self.flow_method, **kw)
+        return flow.motion_stats(frames, method=self.flow_method, raft_weights=self.raft_weights)
 
     def build(self, item: VideoItem, rng: np.random.Generator | None = None) -> dict:
         """The sample dict of one item; raises `VideoError` for a video that cannot give a clip."""
@@ -146,7 +146,7 @@ class WebVidFolderDataset(Dataset):
     """
 
     def __init__(self, csv_path, video_dir=None, spec: ClipSpec | None = None, *, captions=None, cache_dir=None,
-                 flow_method="dis", raft_weights=None, seed: int = 0, max_skips: int = 50):
+                 flow_method=None, raft_weights=None, seed: int = 0, max_skips: int = 50):
         self.items = read_webvid_csv(csv_path, video_dir)
         self.builder = ClipBuilder(spec, captions, cache_dir, flow_method, raft_weights)
         self.seed, self.epoch, self.max_skips = seed, 0, max_skips
@@ -222,7 +222,7 @@ class VideoShardDataset(IterableDataset):
         shuffle_shards: reshuffle the shard order every pass.
     """
 
-    def __init__(self, shards, spec: ClipSpec | None = None, *, captions=None, cache_dir=None, flow_method="dis",
+    def __init__(self, shards, spec: ClipSpec | None = None, *, captions=None, cache_dir=None, flow_method=None,
                  raft_weights=None, seed: int = 0, repeat: bool = False, split_by_node: bool = False,
                  shuffle_buffer: int = 0, shuffle_shards: bool = False):
         self.shards = shards
