@@ -47,6 +47,8 @@ INTRO = (
 CSS = """
 #status-line p { font-size: 0.9em; opacity: 0.85; margin: 0; }
 #hint p { margin: 0.25em 0; }
+#model-notice { border-left: 4px solid #e69f00; padding: 0.25em 0.75em; }
+#model-notice p { margin: 0.25em 0; }
 """
 
 
@@ -73,7 +75,8 @@ def fetch_weights_if_online() -> None:
 
         fyc_main(["download", "sam-vit-b"])
     except (Exception, SystemExit) as error:  # noqa: BLE001 - a failed download must not stop the app
-        print(f"Could not fetch SAM weights at start-up ({error}); masks will be approximate.", file=sys.stderr)
+        print(f"Could not fetch SAM weights at start-up ({error}); click masks will come from the weight-free "
+              "superpixel GrabCut fallback.", file=sys.stderr)
 
 
 def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXAMPLES_DIR) -> gr.Blocks:
@@ -88,7 +91,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
     with gr.Blocks(title="Follow-Your-Click", fill_width=True, delete_cache=CACHE_EXPIRY) as demo:
         session = gr.State(Session())
         gr.Markdown(INTRO)
-        gr.Markdown(engine.status_line(), elem_id="status-line")
+        status_line = gr.Markdown(engine.status_line(), elem_id="status-line")
+        notice = engine.model_notice()
+        model_notice = gr.Markdown(notice, visible=bool(notice), elem_id="model-notice")
 
         with gr.Sidebar(position="right", width=360, open=True):
             prompt = gr.Textbox(label="Motion prompt for object 1", placeholder="sway, blink, shake head, move up…",
@@ -166,6 +171,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             api_trigger = gr.Button("animate")
 
         # ---- wiring ----
+        # Each page load reads the status again: a model saved under weights/ while the app runs shows up.
+        demo.load(events.page_status, None, [status_line, model_notice], queue=False, show_progress="hidden",
+                  api_visibility="private")
         image.upload(events.upload, [image, session], edit_outputs, **local).then(
             events.embed, [session], [hint], show_progress_on=[hint], **segment)
         image.clear(events.clear_image, [session], edit_outputs, **local)
@@ -243,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Follow-Your-Click: {engine.status_line()}", flush=True)
+    if engine.model_problem is not None:
+        print(f"  Generate needs an animation model. {engine.model_problem.remedy}", flush=True)
     launch(build_demo(engine), args)
     return 0
 

@@ -1,6 +1,7 @@
 """The app's event functions called directly, with the classical segmenter and the tiny pipeline."""
 
 import copy
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -240,12 +241,81 @@ def test_status_line_and_missing_model(tmp_path, photo):
     engine = Engine(weights=str(tmp_path / "nowhere"), segmenter="classical").load()
     assert not engine.has_pipeline
     line = engine.status_line()
-    assert line.startswith("no animation model (pipeline folder not found")
-    assert "approximate masks: no SAM weights" in line and "python -m fyc download sam-vit-b" in line
+    assert line.startswith(f"no animation model (pipeline folder not found: {tmp_path / 'nowhere'}) · ")
+    # the fallback is named for what it is, with the command (and size) that gets SAM's masks instead
+    assert line.endswith(" · approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: "
+                         "`python -m fyc download sam-vit-b`, 375 MB)")
+    assert "--weights" in engine.model_notice()
     events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
     session = clicked_session(events, photo)
     with pytest.raises(gr.Error, match="No animation model is loaded: pipeline folder not found"):
         events.generate(session, "sway", 8, 0, **FAST, keep_background=True)
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    """An empty weights folder that `fyc.load_pipeline()` searches instead of the repository's `weights/`."""
+    root = tmp_path / "weights"
+    root.mkdir()
+    monkeypatch.setenv("FYC_WEIGHTS_DIR", str(root))
+    monkeypatch.delenv("FYC_WEIGHTS", raising=False)
+    return root
+
+
+def test_demo_folder_with_only_its_vae_then_the_whole_model(weights_dir, tmp_path, photo):
+    """Today's state of weights/demo/ (the VAE, the rest still training), then the demo model saved there while
+    the app runs: the default loader uses it, with no argument and no restart."""
+    from app_server import save_tiny_pipeline
+
+    saved = save_tiny_pipeline(tmp_path)
+    shutil.copytree(saved / "vae", weights_dir / "demo" / "vae")
+    engine = Engine(segmenter="classical").load()
+    engine.model_retry_s = 3600.0
+    assert not engine.has_pipeline
+    assert engine.status_line().startswith(f"no animation model ({weights_dir / 'demo'}/ holds only vae/, not the "
+                                           "whole demo model) · approximate masks")
+    notice = engine.model_notice()
+    assert notice.startswith("**Generate needs an animation model.**")
+    assert "`git pull`" in notice and "python -m fyc export --config configs/demo.yaml" in notice
+    assert "--weights DIR" in notice and "Clicks and masks work meanwhile" in notice
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    status, notice_update = events.page_status()
+    assert status == engine.status_line() and notice_update["visible"] is True
+    session = clicked_session(events, photo)  # clicking works without a model
+    assert session.current.has_mask
+    with pytest.raises(gr.Error, match=r"No animation model is loaded: .*holds only vae/.*`git pull`"):
+        events.generate(session, "sway", 8, 0, **FAST, keep_background=False)
+
+    shutil.copytree(saved, weights_dir / "demo", dirs_exist_ok=True)  # the whole demo model arrives
+    assert not engine.has_pipeline  # looked for again only after model_retry_s
+    engine.model_retry_s = 0.0
+    assert engine.has_pipeline and Path(engine.pipeline.name_or_path) == weights_dir / "demo"
+    status, notice_update = events.page_status()
+    assert status.startswith("demo model, 64 px · ") and notice_update == {"__type__": "update", "value": "",
+                                                                            "visible": False}
+    video, *_, hint = events.generate(session, "sway", 8, 0, **FAST, keep_background=False)
+    assert read_video(video)[0].shape == (4, 64, 96, 3) and "Done in" in hint
+
+
+def test_app_starts_without_a_model_and_says_what_is_missing(weights_dir, tmp_path, monkeypatch, capsys):
+    import signal
+    import warnings
+
+    import app
+
+    (weights_dir / "demo" / "vae").mkdir(parents=True)
+    launched = []
+    monkeypatch.setattr(app, "launch", lambda demo, args, **kw: launched.append(demo))
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # main() installs a SIGTERM handler
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # main() lowers it
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    with warnings.catch_warnings():  # main() turns PIL's decompression-bomb warning into an error
+        assert app.main(["--segmenter", "classical"]) == 0
+    out = capsys.readouterr().out
+    assert f"Follow-Your-Click: no animation model ({weights_dir / 'demo'}/ holds only vae/" in out
+    assert "Generate needs an animation model. The repository ships its demo model in `weights/demo/`" in out
+    notice, = [block for block in launched[0].blocks.values() if getattr(block, "elem_id", None) == "model-notice"]
+    assert notice.visible and "`git pull`" in notice.value
 
 
 def test_gpu_decorator_wraps_the_pipeline_call(engine, tmp_path, photo):

@@ -1,4 +1,4 @@
-"""Click → mask: SAM with cached image embeddings, a weight-free GrabCut fallback, several objects.
+"""Click → mask: SAM with cached image embeddings, a weight-free GrabCut-on-superpixels fallback, several objects.
 
     from fyc.segment import ClickSegmenter, Regions
     segmenter = ClickSegmenter.load()              # "sam-vit_h" / "sam-vit_b" / ... or "classical"
@@ -8,10 +8,22 @@
     regions.add_object("sway"); regions.add_point(x, y)
     regions.to_regions()                           # [fyc.Region(mask, "sway"), ...] for the pipeline
 
-Modules, one job each: `image_input` (image and click validation), `postprocess` (islands and
-holes), `classical` (GrabCut fallback), `sam_checkpoint` (finding, reading and sizing SAM files),
-`sam_backend` (SamPredictor with an embedding cache), `segmenter` (`ClickSegmenter`), `objects`
-(`Regions`). torch and segment-anything are imported only when a SAM model is loaded.
+Modules, one job each:
+
+- `image_input`: images of any common format and click lists turned into what segmenters take (one set of
+  rules for the app, the CLI and the API), and the content key of the per-image caches.
+- `postprocess`: removes small islands and fills small holes in a mask.
+- `sam_checkpoint`: finding, reading and sizing SAM checkpoints (weights-only loading).
+- `sam_backend`: SAM's `SamPredictor` with an LRU cache of image embeddings.
+- `classical`: the fallback when there are no SAM weights: GrabCut seeded from the clicks, with the object's
+  size found by stability over a ladder of priors; the per-image work is done once in `set_image`.
+- `superpixel_graph`: SLIC superpixels with GrabCut's smoothness summed over their borders (the graph the
+  fallback cuts), and the pixel-level cut in a narrow band that puts the edge back on the pixels.
+- `colour_model`: GrabCut's 5-component colour mixtures learnt from colour bins instead of pixels.
+- `segmenter`: `ClickSegmenter`, SAM when weights exist, else the fallback; what the app and CLI use.
+- `objects`: `Regions`, several clicked objects with their prompts, turned into `fyc.Region`s.
+
+torch and segment-anything are imported only when a SAM model is loaded.
 """
 
 from .image_input import check_points, image_key, to_rgb_uint8

@@ -6,6 +6,10 @@ a diffusers pipeline keeps per-call state on the instance (`_guidance_scale`, `_
 calls at once. The app's queue already serialises generation (`GENERATION_CONCURRENCY`); the locks make
 direct calls (tests, several endpoints sharing the models) safe too.
 
+A missing model does not stop the app: clicking works without one, the status line says what is missing and
+`model_notice` how to get it, and the model is looked for again (at most every `MODEL_RETRY_S`), so a pipeline
+saved under `weights/` while the app runs is used from the next Generate on, and named after a page reload.
+
 Cancelling: each run gets a `threading.Event`; the pipeline's step callback sets `pipe._interrupt` as soon
 as it is set, so a cancelled run stops within one denoising step instead of finishing in the background.
 """
@@ -28,10 +32,28 @@ from fyc.ui.requests import PIXEL_FRAME_BUDGET, check_pixel_frames
 GENERATION_CONCURRENCY = 1
 WEIGHTS_ENV = "FYC_WEIGHTS"  # a saved pipeline folder to use instead of the best one under weights/
 SAM_ENV = "FYC_SAM_CHECKPOINT"  # a SAM .pth to use instead of the one `fyc.segment` finds
+MODEL_RETRY_S = 30.0  # how often a missing animation model is looked for again (cheap: a few stat calls)
+
+
+@dataclass
+class ModelProblem:
+    """Why there is no animation model (`reason`, a clause for the status line) and what to do (`remedy`).
+    `missing`: nothing was found (worth looking again later), as opposed to weights that failed to load."""
+
+    reason: str
+    remedy: str
+    missing: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.reason}. {self.remedy}"
 
 
 class ModelUnavailable(RuntimeError):
-    """The animation model could not be loaded; the message says how to get it."""
+    """The animation model could not be loaded; the message says how to get it (`problem` holds the parts)."""
+
+    def __init__(self, problem: ModelProblem):
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 @dataclass
@@ -72,7 +94,9 @@ class Engine:
         self._default_overrides = {key: value for key, value in (("num_inference_steps", num_inference_steps),
                                                                   ("num_frames", num_frames)) if value is not None}
         self._pipe = None
-        self._pipe_error: str | None = None
+        self._pipe_error: ModelProblem | None = None
+        self._pipe_tried_at = -float("inf")  # time.monotonic() of the last failed attempt
+        self.model_retry_s = MODEL_RETRY_S
         self._segmenter = None
         self._pipe_lock = threading.Lock()
         self._segment_lock = threading.Lock()
@@ -104,14 +128,28 @@ class Engine:
 
     @property
     def pipeline(self):
-        """The animation pipeline; raises `ModelUnavailable` (with the fix in its message) if it cannot load."""
+        """The animation pipeline; raises `ModelUnavailable` (with the fix in its message) if it cannot load.
+
+        When none was found, it is looked for again once `model_retry_s` seconds have passed (weights that
+        fail to load are not retried: they need fixing, then a restart)."""
         if self._pipe is None:
             with self._load_lock:
-                if self._pipe is None and self._pipe_error is None:
+                if self._pipe is None and self._should_try_loading():
                     self._pipe, self._pipe_error = _load_pipeline(self.weights, self.device)
+                    self._pipe_tried_at = time.monotonic()
         if self._pipe is None:
             raise ModelUnavailable(self._pipe_error)
         return self._pipe
+
+    def _should_try_loading(self) -> bool:
+        if self._pipe_error is None:
+            return True
+        return self._pipe_error.missing and time.monotonic() - self._pipe_tried_at >= self.model_retry_s
+
+    @property
+    def model_problem(self) -> ModelProblem | None:
+        """Why no animation model is loaded (None when one is)."""
+        return None if self.has_pipeline else self._pipe_error
 
     def set_segmenter(self, segmenter) -> None:
         """Use an already built segmenter (tests, notebooks)."""
@@ -143,20 +181,25 @@ class Engine:
     # ---- status ------------------------------------------------------------------------------------
 
     def status_line(self) -> str:
-        """One line for the top of the page: which weights and segmenter are in use, and how to do better."""
-        if self.has_pipeline:
-            model = _describe(self._pipe)
-        else:
-            model = f"no animation model ({self._pipe_error})"
+        """One line for the top of the page: which weights and segmenter are in use, and how to do better, e.g.
+        "demo model, 128 px · approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: ...)"."""
+        problem = self.model_problem
+        model = _describe(self._pipe) if problem is None else f"no animation model ({problem.reason})"
         backend = str(getattr(self.segmenter, "backend", "classical"))
         if backend.startswith("sam"):
             variant = backend.partition("-")[2]  # "vit_b" -> "ViT-B"
             masks = "SAM " + (f"ViT-{variant.partition('_')[2].upper()} " if variant.startswith("vit_") else "") + "masks"
-            hint = ""
         else:
-            masks = "approximate masks: no SAM weights"
-            hint = " (for exact masks: `python -m fyc download sam-vit-b`)"
-        return f"{model} · {masks}{hint}"
+            masks = ("approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: "
+                     f"`python -m fyc download sam-vit-b`, {_sam_download_size()})")
+        return f"{model} · {masks}"
+
+    def model_notice(self) -> str:
+        """What the page says under the status line while there is no animation model ("" when there is one)."""
+        problem = self.model_problem
+        if problem is None:
+            return ""
+        return f"**Generate needs an animation model.** {problem.remedy} Clicks and masks work meanwhile."
 
     # ---- segmentation ------------------------------------------------------------------------------
 
@@ -251,13 +294,13 @@ class Engine:
 
 
 def _load_pipeline(weights, device):
-    """(pipeline, None) or (None, message saying how to get weights)."""
+    """(pipeline, None) or (None, `ModelProblem` saying what is missing and how to get it)."""
     try:
         from fyc import load_pipeline
 
         pipe = load_pipeline(weights)
     except (FileNotFoundError, OSError, ValueError, ImportError) as error:
-        return None, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return None, _model_problem(weights, error)
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -266,6 +309,56 @@ def _load_pipeline(weights, device):
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     return pipe, None
+
+
+# What to do when no model was given and none is found under weights/ (the demo model is committed there).
+DEMO_REMEDY = (
+    "The repository ships its demo model in `weights/demo/`: update your checkout (`git pull`) to get it. Or train "
+    "it (`python -m fyc train --config configs/demo.yaml`, then `python -m fyc export --config configs/demo.yaml "
+    "--out weights/my-demo`: any saved pipeline folder under `weights/` is found), or start the app with "
+    f"`--weights DIR` (or `{WEIGHTS_ENV}=DIR`) on a saved pipeline folder."
+)
+
+
+def _model_problem(weights, error: Exception) -> ModelProblem:
+    """Turn a failed `load_pipeline(weights)` into a short reason and a remedy."""
+    message = str(error).strip()
+    first_line = message.splitlines()[0] if message else type(error).__name__
+    if weights is not None or not isinstance(error, FileNotFoundError):
+        remedy = (f"Point `--weights` (or `{WEIGHTS_ENV}`) at a folder written by `python -m fyc export` or "
+                  "`fyc.weights.save_pipeline`, or leave both unset to use the best model under `weights/`.")
+        return ModelProblem(first_line.rstrip("."), remedy, missing=isinstance(error, FileNotFoundError))
+    # Nothing under weights/ (find_pipeline's error): say what the demo folder holds instead of the whole search.
+    from fyc.weights import DEMO_DIR, weights_root
+
+    root = weights_root()
+    demo = root / DEMO_DIR
+    present = sorted(f"{child.name}/" for child in demo.iterdir() if child.is_dir()) if demo.is_dir() else []
+    if present:
+        reason = f"{_shown(demo)}/ holds only {', '.join(present)}, not the whole demo model"
+    else:
+        reason = f"no saved pipeline in {_shown(root)}/"
+    return ModelProblem(reason, DEMO_REMEDY, missing=True)
+
+
+def _shown(path) -> str:
+    """`path` relative to the current directory when it is inside it (shorter in a status line)."""
+    from pathlib import Path
+
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _sam_download_size() -> str:
+    try:
+        from fyc.weights import SOURCES
+
+        return SOURCES["sam-vit-b"].approx_size
+    except (ImportError, KeyError, AttributeError):
+        return "375 MB"
 
 
 def _describe(pipe) -> str:

@@ -76,6 +76,11 @@ class AppEvents:
         nxt = "type its motion prompt in the sidebar" if not obj.prompt else f'motion "{obj.prompt}"'
         return f'Object {number}: {clicks}, mask covers {coverage:.0f}% of the image; {nxt}. "+ Add object" animates another.'
 
+    def page_status(self):
+        """On page load: the status line and the missing-model notice (shown only while there is no model)."""
+        notice = self.engine.model_notice()
+        return self.engine.status_line(), gr.update(value=notice, visible=bool(notice))
+
     # ---- image -------------------------------------------------------------------------------------
 
     def upload(self, image, session: Session):
