@@ -169,33 +169,50 @@ def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
 # -- data -----------------------------------------------------------------------------------------------
 
 
+# `data:` keys of real videos; a misspelt one would otherwise be ignored without a word (a wrong cache, no RAFT)
+VIDEO_DATA_KEYS = {
+    "webvid": {"csv", "video_dir"},
+    "shards": {"shards", "shuffle_buffer", "shuffle_shards"},
+}
+COMMON_VIDEO_DATA_KEYS = {"kind", "cache", "num_frames", "stride", "size", "width", "captions", "cache_dir", "seed",
+                          "flow_method", "raft_weights"}
+
+
 def build_dataset(data: dict):
     """The training set from `data:` — `kind: synthetic | webvid | shards`. (`cache:` is handled by the caller.)
 
-    `shards` (video2dataset tar shards: a path, folder, glob or brace range) also reads `shuffle_buffer`
-    (samples, default 64; each holds an encoded video), `shuffle_shards` (default true) and `seed`."""
-    data = {k: v for k, v in data.items() if k != "cache"}
+    Real videos (`webvid`: `csv`, `video_dir`; `shards`: video2dataset tar shards as a path, folder, glob or brace
+    range) share `num_frames`, `stride`, `size` (and `width`), `captions` (JSONL of `python -m fyc captions`),
+    `cache_dir` (motion cache of `python -m fyc prepare`), `seed` (clip starts; for shards also the order) and
+    `flow_method` / `raft_weights` for motion computed on the fly (RAFT when its weights are given, else DIS).
+    `shards` also reads `shuffle_buffer` (samples, default 64; each holds an encoded video) and `shuffle_shards`
+    (default true). Unknown keys are refused."""
     kind = data.get("kind", "synthetic")
     num_frames, size = data.get("num_frames", 16), data.get("size", 128)
     if kind == "synthetic":
         from .data.synthetic import SyntheticMotionDataset
 
-        extra = {k: v for k, v in data.items() if k not in ("kind", "num_frames", "size", "length", "seed")}
+        extra = {k: v for k, v in data.items() if k not in ("kind", "cache", "num_frames", "size", "length", "seed")}
         return SyntheticMotionDataset(data.get("length", 10000), "train", size=size, num_frames=num_frames, seed=data.get("seed", 0), **extra)
+    if kind not in VIDEO_DATA_KEYS:
+        raise ValueError(f"data.kind must be synthetic, webvid or shards, got {kind!r}")
+    unknown = sorted(set(data) - COMMON_VIDEO_DATA_KEYS - VIDEO_DATA_KEYS[kind])
+    if unknown:
+        raise ValueError(f"unknown data setting(s) for kind {kind}: {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(COMMON_VIDEO_DATA_KEYS | VIDEO_DATA_KEYS[kind]))}")
     from .data.video import ClipSpec
 
     spec = ClipSpec(num_frames=num_frames, stride=data.get("stride", 4), height=size, width=data.get("width", size))
+    common = dict(captions=data.get("captions"), cache_dir=data.get("cache_dir"), flow_method=data.get("flow_method"),
+                  raft_weights=data.get("raft_weights"), seed=data.get("seed", 0))
     if kind == "webvid":
         from .data.webvid import WebVidFolderDataset
 
-        return WebVidFolderDataset(data["csv"], data.get("video_dir"), spec, captions=data.get("captions"), cache_dir=data.get("cache_dir"))
-    if kind == "shards":
-        from .data.webvid import VideoShardDataset
+        return WebVidFolderDataset(data["csv"], data.get("video_dir"), spec, **common)
+    from .data.webvid import VideoShardDataset
 
-        return VideoShardDataset(data["shards"], spec, captions=data.get("captions"), cache_dir=data.get("cache_dir"),
-                                 seed=data.get("seed", 0), repeat=True, shuffle_buffer=data.get("shuffle_buffer", 64),
-                                 shuffle_shards=data.get("shuffle_shards", True))
-    raise ValueError(f"data.kind must be synthetic, webvid or shards, got {kind!r}")
+    return VideoShardDataset(data["shards"], spec, repeat=True, shuffle_buffer=data.get("shuffle_buffer", 64),
+                             shuffle_shards=data.get("shuffle_shards", True), **common)
 
 
 def step_indices(step: int, batch: int, length: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
@@ -405,9 +422,14 @@ def train(config: Config, resume: bool = False) -> Path:
 
     start_step = 0
     data_state = None
+    # Bad videos (corrupt, missing, too short) the data passed over, counted by this process; process 0 also
+    # carries the count of the steps before a resume. The log's `skipped_videos` is the sum over processes.
+    skipped_videos = 0
     if latest is not None:
         start_step = restore_checkpoint(latest, accelerator, optimizer, lr_scheduler, ema)
         data_state = json.loads((latest / "data_state.json").read_text()) if (latest / "data_state.json").exists() else None
+        if accelerator.is_main_process:
+            skipped_videos = json.loads((latest / "trainer_state.json").read_text()).get("skipped_videos", 0)
         accelerator.print(f"resumed from {latest} at step {start_step}")
 
     if stream:
@@ -432,6 +454,8 @@ def train(config: Config, resume: bool = False) -> Path:
                 if hasattr(dataset, "set_epoch"):  # real videos draw a new clip start each epoch
                     dataset.set_epoch(global_micro * cfg.batch_size * accelerator.num_processes // len(dataset))
                 batch = _collate([dataset[i] for i in indices])
+            if "skipped" in batch:
+                skipped_videos += int(batch.pop("skipped").sum())
             generator = torch.Generator().manual_seed(config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
             with accelerator.accumulate(unet):
                 loss = training_loss(pipe, unet, batch, texts, cfg, generator, device)
@@ -449,11 +473,18 @@ def train(config: Config, resume: bool = False) -> Path:
         done = step + 1
         mean_loss = sum(losses) / len(losses)
         progress.set_postfix(loss=f"{mean_loss:.4f}")
-        if accelerator.is_main_process and (done % cfg.log_every == 0 or done == cfg.max_steps):
+        logging_step = done % cfg.log_every == 0 or done == cfg.max_steps
+        checkpoint_step = done % cfg.checkpoint_every == 0 or done == cfg.max_steps
+        if logging_step or checkpoint_step:  # a collective: every process reaches it at the same steps
+            skipped_total = sum(gather_object([skipped_videos]))
+        if accelerator.is_main_process and logging_step:
             out.mkdir(parents=True, exist_ok=True)
+            entry = {"step": done, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 1)}
+            if skipped_total:
+                entry["skipped_videos"] = skipped_total
             with log_path.open("a") as log:
-                log.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 1)}) + "\n")
-        if done % cfg.checkpoint_every == 0 or done == cfg.max_steps:
+                log.write(json.dumps(entry) + "\n")
+        if checkpoint_step:
             state = None
             if stream:  # every process's stream positions, gathered (a collective: all processes call it)
                 gathered = gather_object([{str(s): list(p) for s, p in positions.items()}])
@@ -461,9 +492,11 @@ def train(config: Config, resume: bool = False) -> Path:
                          "next_worker_stream": streams["next"], "seed": config.seed,
                          "positions": {s: p for part in gathered for s, p in part.items()}}
             save_checkpoint(accelerator, checkpoints, done, cfg.keep_checkpoints, unet, optimizer, lr_scheduler, ema,
-                            data_state=state, sharded=sharded)
+                            data_state=state, sharded=sharded, skipped_videos=skipped_total)
 
     accelerator.wait_for_everyone()
+    if start_step < cfg.max_steps and skipped_total:
+        accelerator.print(f"skipped {skipped_total} bad video(s) (corrupt, missing or too short); see the warnings above")
     final = out / "pipeline"
     full_state = accelerator.get_state_dict(unet) if sharded else None  # gathered from the shards (a collective)
     if accelerator.is_main_process:
@@ -523,11 +556,11 @@ def _next_stream_batch(batches, accelerator, streams, micro: int) -> dict:
 
 
 def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimizer, lr_scheduler, ema=None,
-                    data_state: dict | None = None, sharded: bool = False) -> Path:
+                    data_state: dict | None = None, sharded: bool = False, skipped_videos: int = 0) -> Path:
     """Write a resumable checkpoint: UNet weights (safetensors, gathered from all processes), optimizer /
     LR-schedule / EMA states (tensors and numbers only, so they load with `weights_only=True`), the data
-    streams' positions (`data_state.json`, tar-shard training only) and the step. No RNG state is needed:
-    every random draw is a function of (seed, step).
+    streams' positions (`data_state.json`, tar-shard training only), the step and the count of bad videos
+    skipped so far. No RNG state is needed: every random draw is a function of (seed, step).
 
     When the optimizer is sharded (FSDP, DeepSpeed) its state is written by `Accelerator.save_state` into
     `accelerate_state/` instead of `optimizer.pt` / `lr_scheduler.pt`."""
@@ -548,7 +581,8 @@ def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimiz
             torch.save(ema.state_dict(), path / "ema.pt")
         if data_state is not None:
             (path / "data_state.json").write_text(json.dumps(data_state))
-        (path / "trainer_state.json").write_text(json.dumps({"step": step}))  # written last: marks it complete
+        # written last: marks it complete
+        (path / "trainer_state.json").write_text(json.dumps({"step": step, "skipped_videos": int(skipped_videos)}))
         for old in sorted(root.glob("step-*"))[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

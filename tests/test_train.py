@@ -131,6 +131,114 @@ def test_ema_checkpointing_and_accumulation_options_run(tmp_path):
     assert ma and all(saved[k].abs().sum() == 0 for k in ma)
 
 
+def test_training_loss_honours_mask_ratio_and_dropouts():
+    """What the UNet is given: the first-frame latent masked at the configured ratio (0 and 1 here), and text,
+    motion prompt and OFM dropped (replaced by the empty prompt / NaN) when their dropout is 1."""
+    from fyc.train import TextCache, TrainConfig, build_dataset, build_pipeline, training_loss, _collate
+
+    config = Config.from_yaml(CONFIG)
+    pipe = build_pipeline(config)
+    dataset = build_dataset(config.data)
+    batch = _collate([dataset[0], dataset[1]])
+    texts = TextCache(pipe, "cpu")
+    seen = []
+
+    def unet(sample, timesteps, text, ofm=None, motion_encoder_hidden_states=None):
+        seen.append((sample, text, ofm, motion_encoder_hidden_states))
+        return pipe.unet(sample, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion_encoder_hidden_states)
+
+    def run(**settings):
+        seen.clear()
+        cfg = TrainConfig(**{"stage": 2, "text_dropout": 0.0, "motion_dropout": 0.0, "ofm_dropout": 0.0, **settings})
+        with torch.no_grad():
+            loss = training_loss(pipe, unet, batch, texts, cfg, torch.Generator().manual_seed(0), "cpu")
+        assert torch.isfinite(loss)
+        return seen[0]
+
+    c = pipe.vae.config.latent_channels
+    kept, text, ofm, motion = run(first_frame_mask_ratio=0.0)
+    masked = run(first_frame_mask_ratio=1.0)[0]
+    first_kept, first_masked = kept[:, c + 1 :], masked[:, c + 1 :]  # [noisy C | mask 1 | first frame C]
+    assert first_kept.abs().sum() > 0 and (first_kept != 0).float().mean() > 0.99 and first_masked.abs().sum() == 0
+    assert torch.equal(kept[:, : c + 1], masked[:, : c + 1])  # noise and region mask are untouched
+    half = run(first_frame_mask_ratio=0.5)[0][:, c + 1 :]
+    assert 0.35 < (half[:, 0, 0] == 0).float().mean() < 0.65  # one frame's positions (the same on every frame)
+    assert torch.equal(ofm, batch["ofm"]) and torch.equal(text, texts(list(batch["motion_prompt"])))
+    assert torch.equal(motion, text)  # stage 2: the motion phrase on both paths
+    _, text, ofm, motion = run(text_dropout=1.0, motion_dropout=1.0, ofm_dropout=1.0)
+    assert torch.equal(text, texts(["", ""])) and torch.equal(motion, texts(["", ""])) and torch.isnan(ofm).all()
+    _, text, _, motion = run(stage=1)
+    assert torch.equal(text, texts(list(batch["caption"]))) and motion is None  # stage 1: full captions, no MA input
+
+
+
+def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path):
+    """`init: {sd15, motion_adapter}` (tiny public-format folders) with bf16 mixed precision, stage 1; then
+    `init: {pipeline: ...}` for stage 2. The VAE and text encoder stay frozen, stage 1 trains FYC's parts only,
+    stage 2 also the motion-augmented attention."""
+    from tiny import make_tiny_adapter, make_tiny_text_encoder, make_tiny_tokenizer, make_tiny_unet2d, make_tiny_vae
+
+    from original_layouts import write_sd_config_folder
+
+    sd = tmp_path / "sd15"
+    parts = dict(vae=make_tiny_vae(), text_encoder=make_tiny_text_encoder(), unet=make_tiny_unet2d(),
+                 tokenizer=make_tiny_tokenizer(tmp_path / "tok"))
+    write_sd_config_folder(sd, **parts)
+    for name in ("vae", "unet", "text_encoder", "tokenizer"):
+        parts[name].save_pretrained(sd / name)
+    make_tiny_adapter().save_pretrained(tmp_path / "animatediff")
+
+    config = tiny_config(tmp_path / "stage1", 1)
+    config.init = {"sd15": str(sd), "motion_adapter": str(tmp_path / "animatediff")}
+    config.train.stage, config.train.trainable, config.train.mixed_precision = 1, "fyc", "bf16"
+    try:
+        stage1 = train(config)
+        config = tiny_config(tmp_path / "stage2", 1)
+        config.init = {"pipeline": str(stage1)}
+        config.train.stage, config.train.trainable, config.train.mixed_precision = 2, "fyc", "bf16"
+        stage2 = load_pipeline(train(config)).unet.state_dict()
+    finally:
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()  # the precision is fixed once per process: let later tests choose theirs
+    log = [json.loads(line) for line in (tmp_path / "stage1" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and np.isfinite(log[0]["loss"])
+    pipe = load_pipeline(stage1)
+    for name in ("vae", "text_encoder"):
+        saved, original = getattr(pipe, name).state_dict(), parts[name].state_dict()
+        assert all(torch.equal(saved[k], original[k]) for k in original), name
+    sd_unet = parts["unet"].state_dict()
+    unet = pipe.unet.state_dict()
+    spatial = [k for k in sd_unet if "attentions" in k and "motion" not in k and k in unet]
+    assert spatial and all(torch.equal(unet[k], sd_unet[k]) for k in spatial)  # SD's own layers frozen
+    assert unet["conv_in.weight"][:, 4:].abs().sum() > 0  # the new mask / first-frame input channels (from 0) trained
+    ma = [k for k in unet if "attn_motion.to_out.0.weight" in k]
+    assert ma and all(unet[k].abs().sum() == 0 for k in ma)  # MA starts at zero and waits for stage 2
+
+    assert all(stage2[k].abs().sum() > 0 for k in ma)  # stage 2 trains the motion-augmented attention
+    assert all(torch.equal(stage2[k], unet[k]) for k in spatial)
+
+
+def test_video_data_settings(tmp_path):
+    """`data:` of real videos: RAFT weights reach the clip builder, a misspelt key is refused (not ignored),
+    and configs/paper.yaml holds the paper's settings and only known keys."""
+    from fyc.train import COMMON_VIDEO_DATA_KEYS, VIDEO_DATA_KEYS, build_dataset
+
+    (tmp_path / "w.csv").write_text("videoid,contentUrl,duration,page_dir,name\n1,u,PT2S,p,Dog running\n")
+    data = {"kind": "webvid", "csv": str(tmp_path / "w.csv"), "num_frames": 4, "stride": 2, "size": 32}
+    assert build_dataset(data).builder.flow_method == "dis"
+    assert build_dataset({**data, "raft_weights": str(tmp_path / "raft.pth")}).builder.flow_method == "raft"
+    with pytest.raises(ValueError, match="unknown data setting.*cache_dirr"):
+        build_dataset({**data, "cache_dirr": "x"})
+    with pytest.raises(ValueError, match="data.kind"):
+        build_dataset({"kind": "webdataset"})
+
+    paper = Config.from_yaml(CONFIG.parent / "paper.yaml")
+    assert (paper.data["num_frames"], paper.data["stride"], paper.train.first_frame_mask_ratio) == (16, 4, 0.7)
+    assert set(paper.data) <= COMMON_VIDEO_DATA_KEYS | VIDEO_DATA_KEYS[paper.data["kind"]]
+    assert set(paper.init) == {"sd15", "motion_adapter"} and paper.train.stage == 1
+
+
 # -- training from video2dataset tar shards ------------------------------------------------------------------
 
 
@@ -179,6 +287,11 @@ def test_training_from_tar_shards_resumes_where_it_stopped(shards, tmp_path):
         assert torch.equal(expected[key], got[key]), key
     pipe = load_pipeline(resumed)
     assert pipe.unet.config.in_channels == 9
+    # the broken video in shard 00000 is passed over and counted (once per pass), the same with a resume
+    skipped = [e.get("skipped_videos", 0) for e in log]
+    assert skipped[-1] >= 1 and skipped == sorted(skipped)
+    cut_log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert [e.get("skipped_videos", 0) for e in cut_log] == skipped
 
 
 def test_tar_shards_refuse_a_latent_cache(shards, tmp_path):
