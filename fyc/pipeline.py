@@ -354,6 +354,9 @@ class FollowYourClickPipeline(DiffusionPipeline):
         self._num_timesteps = len(timesteps)
         latents = self.prepare_latents(batch, self.vae.config.latent_channels, num_frames, height, width, dtype, device, generator, latents)
         first_frame_noise = randn_tensor(first_frame_latent.shape, generator=_first(generator), device=device, dtype=dtype)
+        # With `latent_residual` the UNet denoises frames minus the first-frame latent: frame 0 is then zero.
+        residual = self.unet.config.get("latent_residual", False)
+        known_first_frame = torch.zeros_like(first_frame_latent) if residual else first_frame_latent
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
 
@@ -378,7 +381,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
                     if guidance_rescale > 0:
                         noise_pred = rescale_noise_cfg(noise_pred, noise_pred_text, guidance_rescale=guidance_rescale)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs).prev_sample
-                latents = self._pin_first_frame(latents, first_frame_latent, first_frame_noise, timesteps, i)
+                latents = self._pin_first_frame(latents, known_first_frame, first_frame_noise, timesteps, i)
 
                 if callback_on_step_end is not None:
                     callback_kwargs = {}
@@ -392,6 +395,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
                     progress_bar.update()
 
         # 6. Decode.
+        if residual:
+            latents = latents + first_frame_latent[:, :, None]
         if output_type == "latent":
             video = latents
         else:

@@ -275,6 +275,9 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
             latents = pipe.encode_first_frame(pixels.flatten(0, 1)).float()
         latents = latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # (B, 4, F, h, w)
     size = latents.shape[-2:]
+    first_frame_latent = latents[:, :, 0]
+    if pipe.unet.config.get("latent_residual", False):
+        latents = latents - first_frame_latent[:, :, None]
 
     def rand(*shape):
         return torch.rand(shape, generator=generator).to(device)
@@ -286,7 +289,7 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
 
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
-    first = mask_first_frame_latent(latents[:, :, 0], cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator)
+    first = mask_first_frame_latent(first_frame_latent, cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator)
     condition = build_condition(first, mask, f, pipe.unet.config.first_frame_layout)
 
     motion_prompts = list(batch["motion_prompt"])

@@ -476,7 +476,7 @@ def assemble_pipeline(
             FYC UNet's conv_in keeps SD's weights for the noisy latent and starts the mask/first-frame channels at
             zero) or PIA (9-channel conv_in used as is). Default `weights/animatediff/`.
         name: what `describe` calls it; by default e.g. "SD 1.5 + AnimateDiff v2".
-        fyc_config: `use_motion_cross_attention`, `motion_cross_attention_dim`, `first_frame_layout`.
+        fyc_config: `use_motion_cross_attention`, `motion_cross_attention_dim`, `first_frame_layout`, `latent_residual`.
     Untrained, the result behaves like its base model: it is the starting point for `python -m fyc train`.
     """
     from diffusers import MotionAdapter

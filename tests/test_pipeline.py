@@ -96,6 +96,26 @@ def test_first_frame_layouts_run(layout, image):
     assert run(pipe, image).shape[1] == 4
 
 
+@pytest.mark.parametrize("residual", [False, True])
+def test_latent_residual_adds_the_first_frame_latent_back(residual, image):
+    """A UNet that predicts v = 0 makes one DDIM step from t = T (zero SNR) land on x0 = 0 plus the last step's
+    noise: a still video of the input when the model denoises residuals, blank latents when it denoises frames."""
+    pipe = make_tiny_pipeline(latent_residual=residual)
+    torch.nn.init.zeros_(pipe.unet.conv_out.weight)
+    torch.nn.init.zeros_(pipe.unet.conv_out.bias)
+    h, w = pipe.default_size(PIL.Image.fromarray(image))
+    f = pipe.vae_scale_factor
+    noise = torch.randn((1, 4, 4, h // f, w // f), generator=torch.Generator().manual_seed(0))
+    latents = pipe(image, [Region(box(10, 30, 20, 50), "sway")], num_frames=4, num_inference_steps=1,
+                   latents=noise, output_type="latent").frames
+    with torch.no_grad():
+        first = pipe.encode_first_frame(pipe.video_processor.preprocess(PIL.Image.fromarray(image), height=h, width=w))
+    last_noise = (1 - pipe.scheduler.alphas_cumprod[0]).sqrt() * noise[:, :, 1:]
+    expected = first[:, :, None] + last_noise if residual else last_noise
+    torch.testing.assert_close(latents[:, :, 1:], expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(latents[:, :, 0], first, atol=1e-6, rtol=0)  # frame 0 is the input either way
+
+
 def test_bad_arguments_raise_clear_errors(pipe, image):
     mask = box(10, 30, 20, 50)
     cases = [

@@ -170,6 +170,28 @@ def test_training_loss_honours_mask_ratio_and_dropouts():
     _, text, _, motion = run(stage=1)
     assert torch.equal(text, texts(list(batch["caption"]))) and motion is None  # stage 1: full captions, no MA input
 
+    # latent_residual: the same noise and timesteps, applied to frames minus the (unmasked) first-frame latent
+    timesteps = []
+    original_unet = unet
+
+    def unet(sample, t, *args, **kwargs):  # noqa: F811 - records the timesteps too
+        timesteps.append(t)
+        return original_unet(sample, t, *args, **kwargs)
+
+    plain = run(first_frame_mask_ratio=0.7)[0]
+    pipe.unet.register_to_config(latent_residual=True)
+    try:
+        residual = run(first_frame_mask_ratio=0.7)[0]
+    finally:
+        pipe.unet.register_to_config(latent_residual=False)
+    assert torch.equal(timesteps[0], timesteps[1]) and torch.equal(plain[:, c:], residual[:, c:])
+    with torch.no_grad():
+        first_frame = pipe.encode_first_frame(batch["pixel_values"][:, 0]).float()
+    scale = pipe.scheduler.alphas_cumprod[timesteps[0]].sqrt().reshape(-1, 1, 1, 1, 1)
+    shift = plain[:, :c] - residual[:, :c]  # = sqrt(alpha_bar_t) * first-frame latent, on every frame
+    torch.testing.assert_close(shift, shift[:, :, :1].expand_as(shift))
+    torch.testing.assert_close(shift[:, :, 0], scale[:, :, 0] * first_frame, atol=1e-5, rtol=1e-4)
+    assert shift.abs().mean() > 1e-3
 
 
 def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path):

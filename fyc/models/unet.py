@@ -34,6 +34,8 @@ from torch import nn
 from .regional_attention import ConditioningState, RegionalAttnProcessor
 
 FIRST_FRAME_LAYOUTS = ("repeat", "first")
+# Settings that change what the model's input means, not its weights' shapes.
+INPUT_SETTINGS = ("first_frame_layout", "latent_residual")
 MA_KEYS = ("norm_motion", "attn_motion")
 
 
@@ -103,6 +105,11 @@ class FYCUNetMotionModel(UNetMotionModel):
         first_frame_layout (`str`, defaults to `"repeat"`): how the first-frame latent is laid over time in the
             input: `"repeat"` on every frame (the paper's text) or `"first"` on frame 0 and zeros elsewhere (the
             authors' code). The pipeline and the training code read it from here.
+        latent_residual (`bool`, defaults to `False`): denoise each frame's latent minus the first-frame latent
+            instead of the frame's latent. The still parts of a clip are then exactly zero, so a small model trained
+            from scratch need not learn to copy the background through the whole network; the pipeline adds the
+            first-frame latent back before decoding. Off for models built from SD / AnimateDiff, whose weights
+            denoise whole frames.
     """
 
     @register_to_config
@@ -153,6 +160,7 @@ class FYCUNetMotionModel(UNetMotionModel):
         use_motion_cross_attention: bool = True,
         motion_cross_attention_dim: int | None = None,
         first_frame_layout: str = "repeat",
+        latent_residual: bool = False,
     ):
         if first_frame_layout not in FIRST_FRAME_LAYOUTS:
             raise ValueError(f"first_frame_layout must be one of {FIRST_FRAME_LAYOUTS}, got {first_frame_layout!r}")
@@ -256,9 +264,10 @@ class FYCUNetMotionModel(UNetMotionModel):
 
         With a 4-channel adapter (AnimateDiff v2) channels 0–3 of `conv_in` take SD's weight and bias and
         channels 4–8 start at zero; with a 9-channel adapter (PIA) its `conv_in` is used as diffusers does.
-        `fyc_config` sets `use_motion_cross_attention`, `motion_cross_attention_dim`, `first_frame_layout`.
+        `fyc_config` sets `use_motion_cross_attention`, `motion_cross_attention_dim`, `first_frame_layout`,
+        `latent_residual`.
         """
-        unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", "first_frame_layout"}
+        unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", *INPUT_SETTINGS}
         if unknown:
             raise TypeError(f"unexpected arguments for FYCUNetMotionModel.from_unet2d: {sorted(unknown)}")
         # diffusers hands PIA's conv_in module itself to the new model and writes SD's channels into it; keep
@@ -270,7 +279,7 @@ class FYCUNetMotionModel(UNetMotionModel):
         if pia_conv_in is not None and model.conv_in is motion_adapter.conv_in:
             model.conv_in = copy.deepcopy(model.conv_in)
             motion_adapter.conv_in.load_state_dict(pia_conv_in)
-        structural = {k: v for k, v in fyc_config.items() if k != "first_frame_layout"}
+        structural = {k: v for k, v in fyc_config.items() if k not in INPUT_SETTINGS}
         if any(model.config[k] != v for k, v in structural.items()):
             # The parent builds with default MA settings; rebuild the MA blocks with the requested ones.
             config = {k: v for k, v in model.config.items() if not k.startswith("_")} | structural
@@ -282,6 +291,8 @@ class FYCUNetMotionModel(UNetMotionModel):
             if layout not in FIRST_FRAME_LAYOUTS:
                 raise ValueError(f"first_frame_layout must be one of {FIRST_FRAME_LAYOUTS}, got {layout!r}")
             model.register_to_config(first_frame_layout=layout)
+        if "latent_residual" in fyc_config:
+            model.register_to_config(latent_residual=bool(fyc_config["latent_residual"]))
         if model.config.in_channels == model.config.out_channels:
             model._widen_conv_in(2 * model.config.out_channels + 1)
         return model
