@@ -76,12 +76,15 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--no-ema", action="store_true", help="export the raw weights even when EMA weights exist")
     parser.add_argument("--name", default=None, help='name shown in status lines, e.g. "demo model"')
+    from .train import add_set_argument
+
+    add_set_argument(parser)  # the run's own --set overrides: they decide the model's shape and inputs
 
 
 def run(args) -> int:
     from .train import Config
 
-    config = Config.from_yaml(args.config)
+    config = Config.from_yaml(args.config, args.overrides)
     if args.output_dir is not None:
         config.output_dir = str(args.output_dir)
     print(export_checkpoint(config, args.out, args.checkpoint, args.dtype, use_ema=not args.no_ema, name=args.name))

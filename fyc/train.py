@@ -1,4 +1,4 @@
-"""Training: `python -m fyc train --config CONFIG.yaml [--max-steps N] [--output-dir DIR] [--resume]`.
+"""Training: `python -m fyc train --config CONFIG.yaml [--max-steps N] [--output-dir DIR] [--resume] [--set K=V]`.
 
 The paper's recipe (§4.2) around Hugging Face Accelerate, so the same script runs on one CPU process or under
 `accelerate launch` on many GPUs (DeepSpeed / FSDP through `accelerate config`):
@@ -83,10 +83,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
-    def from_yaml(cls, path) -> "Config":
+    def from_yaml(cls, path, overrides=()) -> "Config":
+        """The config in the YAML file at `path`, with "section.key=value" `overrides` applied."""
         from .config import dataclass_from_yaml
 
-        return dataclass_from_yaml(cls, path)
+        return dataclass_from_yaml(cls, path, overrides)
 
 
 # -- model initialisation -------------------------------------------------------------------------------
@@ -660,10 +661,17 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     parser.add_argument("--output-dir", type=Path, default=None, help="override output_dir")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output dir")
+    add_set_argument(parser)
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set train.first_frame_mask_ratio=0.7 (repeatable; "
+                        "the value is read as YAML)")
 
 
 def run(args) -> int:
-    config = Config.from_yaml(args.config)
+    config = Config.from_yaml(args.config, args.overrides)
     if args.max_steps is not None:
         config.train.max_steps = args.max_steps
     if args.output_dir is not None:

@@ -80,6 +80,20 @@ def test_config_rejects_unknown_settings(tmp_path):
         Config.from_yaml(bad)
 
 
+def test_set_overrides_apply_on_top_of_the_file_and_are_checked_like_it():
+    base = Config.from_yaml(CONFIG)
+    config = Config.from_yaml(CONFIG, ["train.first_frame_mask_ratio=0.25", "unet.use_motion_cross_attention=false",
+                                       "data.length=7", "seed=3"])
+    assert config.train.first_frame_mask_ratio == 0.25 and base.train.first_frame_mask_ratio != 0.25
+    assert config.unet["use_motion_cross_attention"] is False and config.data["length"] == 7 and config.seed == 3
+    assert config.train.batch_size == base.train.batch_size  # the rest is the file's
+    with pytest.raises(ValueError, match="learning_rat"):
+        Config.from_yaml(CONFIG, ["train.learning_rat=0.1"])
+    for bad in ("train.max_steps", "=3", "train..x=1", "seed.x=1"):
+        with pytest.raises(ValueError, match="--set"):
+            Config.from_yaml(CONFIG, [bad])
+
+
 def test_training_from_a_latent_cache(tmp_path):
     from fyc.data.latent_cache import LatentCacheDataset
 
