@@ -3,7 +3,8 @@
 The paper's recipe (§4.2) around Hugging Face Accelerate, so the same script runs on one CPU process or under
 `accelerate launch` on many GPUs (DeepSpeed / FSDP through `accelerate config`):
 
-- frozen VAE and text encoder; v-prediction MSE loss on the zero-terminal-SNR schedule of `fyc.scheduling`;
+- frozen VAE and text encoder; v-prediction MSE loss (or `train.prediction_type`) on the zero-terminal-SNR schedule
+  of `fyc.scheduling`;
 - the first-frame latent randomly masked (ratio 0.7 by default) before it enters the UNet;
 - stage 1 conditions on full captions; stage 2 on short motion phrases and also trains the MA module;
 - text, motion prompt and OFM each dropped at random for classifier-free guidance;
@@ -64,6 +65,9 @@ class TrainConfig:
     motion_dropout: float = 0.1
     ofm_dropout: float = 0.1
     region_loss_weight: float = 1.0
+    # What the UNet predicts: None keeps the scheduler's (v_prediction for SD / AnimateDiff-based models), or
+    # "v_prediction" | "epsilon" | "sample". It is written into the pipeline's scheduler config, so sampling follows.
+    prediction_type: str | None = None
     trainable: str = "fyc"  # "fyc": motion modules + conv_in + OFM (+ MA in stage 2); "all": the whole UNet
     use_ema: bool = False
     ema_decay: float = 0.999
@@ -93,9 +97,23 @@ class Config:
 # -- model initialisation -------------------------------------------------------------------------------
 
 
+PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
+
+
 def build_pipeline(config: Config):
     """The pipeline to train, from `init:`: a saved FYC pipeline (`pipeline: DIR`), public weights
-    (`sd15: PATH`, `motion_adapter: PATH`, optional `pia: PATH`), or new small components (`scratch:`)."""
+    (`sd15: PATH`, `motion_adapter: PATH`, optional `pia: PATH`), or new small components (`scratch:`);
+    its scheduler predicts `train.prediction_type` when that is set."""
+    pipe = _build_pipeline(config)
+    prediction_type = config.train.prediction_type
+    if prediction_type is not None:
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"train.prediction_type must be one of {', '.join(PREDICTION_TYPES)}, got {prediction_type!r}")
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type=prediction_type)
+    return pipe
+
+
+def _build_pipeline(config: Config):
     from .pipeline import FollowYourClickPipeline
     from .scheduling import default_scheduler
 
@@ -263,7 +281,7 @@ class TextCache:
 
 
 def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
-    """One micro-batch's v-prediction loss with FYC conditioning. `unet` may be wrapped (DDP); its configuration
+    """One micro-batch's MSE loss against the scheduler's `prediction_type` target, with FYC conditioning. `unet` may be wrapped (DDP); its configuration
     is read from `pipe.unet`."""
     scheduler = pipe.scheduler
     if "latents" in batch:  # from a latent cache
@@ -286,7 +304,8 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     noise = torch.randn(latents.shape, generator=generator).to(device)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    target = scheduler.get_velocity(latents, noise, timesteps)
+    target = {"v_prediction": lambda: scheduler.get_velocity(latents, noise, timesteps), "epsilon": lambda: noise,
+              "sample": lambda: latents}[scheduler.config.prediction_type]()
 
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)

@@ -3,6 +3,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -206,6 +207,28 @@ def test_training_loss_honours_mask_ratio_and_dropouts():
     torch.testing.assert_close(shift, shift[:, :, :1].expand_as(shift))
     torch.testing.assert_close(shift[:, :, 0], scale[:, :, 0] * first_frame, atol=1e-5, rtol=1e-4)
     assert shift.abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize("prediction_type", ["sample", "v_prediction", "epsilon"])
+def test_prediction_type_sets_the_target_and_the_pipeline_scheduler(prediction_type):
+    """A still clip in residual latents is all zeros: a UNet that outputs zeros is exact when it predicts the
+    sample, and wrong when it predicts velocity or noise (both hold the noise then)."""
+    from fyc.train import TextCache, build_dataset, build_pipeline, training_loss, _collate
+
+    config = Config.from_yaml(CONFIG, [f"train.prediction_type={prediction_type}", "unet.latent_residual=true"])
+    pipe = build_pipeline(config)
+    assert pipe.scheduler.config.prediction_type == prediction_type and pipe.unet.config.latent_residual
+    batch = _collate([build_dataset(config.data)[i] for i in range(2)])
+    batch["pixel_values"] = batch["pixel_values"][:, :1].expand_as(batch["pixel_values"]).clone()
+
+    def zeros(sample, timesteps, text, **kwargs):
+        return SimpleNamespace(sample=torch.zeros_like(sample[:, : pipe.vae.config.latent_channels]))
+
+    with torch.no_grad():
+        loss = training_loss(pipe, zeros, batch, TextCache(pipe, "cpu"), config.train, torch.Generator().manual_seed(0), "cpu")
+    assert (loss == 0) if prediction_type == "sample" else (loss > 0.05)
+    with pytest.raises(ValueError, match="prediction_type"):
+        build_pipeline(Config.from_yaml(CONFIG, ["train.prediction_type=x0"]))
 
 
 def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path):
