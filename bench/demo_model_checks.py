@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="few items, 8 steps, canonical prompts only")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, --quick 8)")
     parser.add_argument("--num-frames", type=int, default=16)
+    parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default 7.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise and of the held-out clips")
     parser.add_argument("--ofm-levels", nargs="+", type=float, default=None, metavar="OFM",
                         help="requested OFM levels of the sweep (default 1 2 4 8 12; the model card needs >= 5)")
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     options = dataclasses.replace(QUICK if args.quick else FULL, seed=args.seed, num_frames=args.num_frames)
     if args.steps:
         options = dataclasses.replace(options, steps=args.steps)
+    if args.guidance_scale is not None:
+        options = dataclasses.replace(options, guidance_scale=args.guidance_scale)
     if args.ofm_levels:
         options = dataclasses.replace(options, ofm_levels=tuple(sorted(args.ofm_levels)))
     if args.classes:
