@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="few items, 8 steps, canonical prompts only")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, --quick 8)")
     parser.add_argument("--num-frames", type=int, default=16)
-    parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default 7.5)")
+    parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: each model's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise and of the held-out clips")
     parser.add_argument("--ofm-levels", nargs="+", type=float, default=None, metavar="OFM",
                         help="requested OFM levels of the sweep (default 1 2 4 8 12; the model card needs >= 5)")
@@ -68,7 +68,9 @@ def main(argv=None) -> int:
         pipe.set_progress_bar_config(disable=True)
         name = str(weights) if weights else describe(pipe)
         print(f"{name}: {describe(pipe)}, {options.generations()} videos, {options.steps} steps, {device}", flush=True)
-        results = run_battery(pipeline_generator(pipe, options), options, pipe.native_size,
+        model_options = options if options.guidance_scale is not None else dataclasses.replace(
+            options, guidance_scale=pipe.config.default_guidance_scale)  # the report names the number used
+        results = run_battery(pipeline_generator(pipe, model_options), model_options, pipe.native_size,
                               log=lambda line: print("  " + line, flush=True))
         results["model"] = describe(pipe)
         runs.append((name, results))

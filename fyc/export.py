@@ -17,7 +17,8 @@ import yaml
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float32", use_ema: bool = True, name: str | None = None) -> Path:
+def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float32", use_ema: bool = True, name: str | None = None,
+                      guidance_scale: float | None = None) -> Path:
     """Save the pipeline of `checkpoint` (default: the latest complete one of the run) to `destination`.
 
     Args:
@@ -27,6 +28,7 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
             reference when it comes from one).
         use_ema: take the EMA weights when the checkpoint has them.
         name: the name `describe()` shows (e.g. "demo model").
+        guidance_scale: the pipeline's `default_guidance_scale` (the guidance it was measured best at).
     """
     from safetensors.torch import load_file
 
@@ -53,6 +55,8 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
     unet.requires_grad_(False).eval()
     pipe.unet.to(DTYPES[dtype])
     pipe.vae.to(DTYPES[dtype])
+    if guidance_scale is not None:
+        pipe.register_to_config(default_guidance_scale=float(guidance_scale))
     step = json.loads((path / "trainer_state.json").read_text())["step"]
     destination = Path(destination)
     save_pipeline(pipe, destination, name=name)
@@ -76,6 +80,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--no-ema", action="store_true", help="export the raw weights even when EMA weights exist")
     parser.add_argument("--name", default=None, help='name shown in status lines, e.g. "demo model"')
+    parser.add_argument("--guidance-scale", type=float, default=None,
+                        help="the guidance the model samples with when a caller names none (stored in model_index.json; "
+                        "default 7.5)")
     from .train import add_set_argument
 
     add_set_argument(parser)  # the run's own --set overrides: they decide the model's shape and inputs
@@ -87,5 +94,6 @@ def run(args) -> int:
     config = Config.from_yaml(args.config, args.overrides)
     if args.output_dir is not None:
         config.output_dir = str(args.output_dir)
-    print(export_checkpoint(config, args.out, args.checkpoint, args.dtype, use_ema=not args.no_ema, name=args.name))
+    print(export_checkpoint(config, args.out, args.checkpoint, args.dtype, use_ema=not args.no_ema, name=args.name,
+                            guidance_scale=args.guidance_scale))
     return 0

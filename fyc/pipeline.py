@@ -88,9 +88,13 @@ class FollowYourClickPipeline(DiffusionPipeline):
         tokenizer: PreTrainedTokenizerBase,
         unet: FYCUNetMotionModel,
         scheduler: KarrasDiffusionSchedulers,
+        default_guidance_scale: float = 7.5,
     ):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        # Stored in model_index.json (as SDXL stores `force_zeros_for_empty_prompt`): the guidance this model was
+        # measured best at, used whenever a caller does not choose one. The paper's 7.5 unless a model says otherwise.
+        self.register_to_config(default_guidance_scale=float(default_guidance_scale))
         if vae is not None and unet is not None:
             c = vae.config.latent_channels
             if (unet.config.in_channels, unet.config.out_channels) != (2 * c + 1, c):
@@ -250,7 +254,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 25,
-        guidance_scale: float = 7.5,
+        guidance_scale: float | None = None,
         guidance_rescale: float = 0.0,
         negative_prompt: str | None = None,
         num_videos_per_prompt: int = 1,
@@ -277,7 +281,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
             height, width: output size, multiples of `size_multiple`; default `default_size(image)` (the model's
                 native short side, aspect ratio kept).
             num_inference_steps: denoising steps.
-            guidance_scale: classifier-free guidance weight (1 disables guidance). The unconditional branch keeps
+            guidance_scale: classifier-free guidance weight (1 disables guidance); default: the model's
+                `config.default_guidance_scale` (7.5, the paper's, unless the saved model says otherwise). The unconditional branch keeps
                 the image latent, mask and OFM and drops both prompts.
             guidance_rescale: rescale of the guided prediction (Lin et al. 2023, §3.4), useful with
                 zero-terminal-SNR schedules.
@@ -298,6 +303,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
             `FollowYourClickPipelineOutput` (or a tuple with the frames).
         """
         self.check_inputs(image, regions, ofm, num_frames, height, width, output_type, callback_on_step_end_tensor_inputs)
+        if guidance_scale is None:
+            guidance_scale = self.config.default_guidance_scale
         self._guidance_scale = guidance_scale
         self._guidance_rescale = guidance_rescale
         self._interrupt = False

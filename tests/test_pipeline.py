@@ -116,6 +116,22 @@ def test_latent_residual_adds_the_first_frame_latent_back(residual, image):
     torch.testing.assert_close(latents[:, :, 0], first, atol=1e-6, rtol=0)  # frame 0 is the input either way
 
 
+def test_default_guidance_scale_is_saved_with_the_model_and_used_when_none_is_given(image, tmp_path):
+    from fyc.weights import load_pipeline, save_pipeline
+
+    pipe = make_tiny_pipeline()
+    assert pipe.config.default_guidance_scale == 7.5  # the paper's, for models that say nothing
+    pipe.register_to_config(default_guidance_scale=1.0)
+    save_pipeline(pipe, tmp_path / "saved")
+    loaded = load_pipeline(tmp_path / "saved")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.default_guidance_scale == 1.0
+    by_default = run(loaded, image)
+    assert loaded.guidance_scale == 1.0 and not loaded.do_classifier_free_guidance
+    np.testing.assert_array_equal(by_default, run(loaded, image, guidance_scale=1.0))
+    assert np.abs(by_default - run(loaded, image, guidance_scale=7.5)).max() > 1e-3
+
+
 def test_bad_arguments_raise_clear_errors(pipe, image):
     mask = box(10, 30, 20, 50)
     cases = [

@@ -50,7 +50,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate (default 16)")
-    parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's, 7.5 unless it says otherwise)")
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the written video (default 8)")
     parser.add_argument("--weights", type=Path, default=None, help="a saved pipeline folder (default: best under weights/)")
     parser.add_argument("--sam", type=Path, default=None, help="a SAM checkpoint for clicks (default: found under weights/)")
@@ -109,6 +109,8 @@ def run(args) -> int:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         for name, value in (("--ofm", args.ofm), ("--guidance", args.guidance), ("--fps", args.fps)):
+            if value is None:  # --guidance: the model's own
+                continue
             if not np.isfinite(value) or value < 0 or (name == "--fps" and value == 0):
                 raise ValueError(f"{name} must be a finite number {'above' if name == '--fps' else 'of at least'} 0, "
                                  f"got {value}")

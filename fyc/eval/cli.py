@@ -39,7 +39,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="write the JSON only")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: 25, --quick 10)")
     parser.add_argument("--num-frames", type=int, default=16, help="frames per video (default: 16)")
-    parser.add_argument("--guidance-scale", type=float, default=7.5)
+    parser.add_argument("--guidance-scale", type=float, default=None, help="default: the model's own (7.5 unless it says otherwise)")
     parser.add_argument("--ofm", type=float, nargs="+", default=None, help="override every item's OFM sweep")
     parser.add_argument("--max-items", type=int, default=None, help="evaluate at most this many items")
     parser.add_argument("--synthetic-count", type=int, default=None,

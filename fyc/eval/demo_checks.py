@@ -62,7 +62,7 @@ class BatteryOptions:
 
     steps: int = 25
     num_frames: int = 16
-    guidance_scale: float = 7.5
+    guidance_scale: float | None = None  # None: the model's default
     seed: int = 0
     ofm_levels: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 12.0)
     sweep_photos: int = 2
@@ -297,6 +297,10 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
 # --------------------------------------------------------------------------------------------- report
 
 
+def _guidance(value) -> str:
+    return "the model's default" if value is None else f"{value:g}"
+
+
 def _fmt(value, spec=".2f", suffix="") -> str:
     value = _finite(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
@@ -354,7 +358,7 @@ def markdown_section(runs: list[tuple[str, dict]], images: list[str | None] | No
     lines = ["## Measured results", ""]
     lines.append(
         f"{first['timing']['videos']} videos per model, {options['steps']} steps, {options['num_frames']} frames, "
-        f"guidance {options['guidance_scale']:g}, seed {options['seed']}; raw model output (no background "
+        f"guidance {_guidance(options['guidance_scale'])}, seed {options['seed']}; raw model output (no background "
         "compositing). Motion is optical flow (OpenCV DIS, `fyc.flow`) in px/frame at a 256-px-wide reference; "
         "outside = beyond the region dilated by 8 reference px. Prompt following uses the flow-based classifier "
         "of `fyc/eval/prompt_following.py`." + (f" Command: `{command}`." if command else ""))

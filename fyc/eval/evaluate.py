@@ -37,7 +37,7 @@ class EvalOptions:
 
     num_inference_steps: int = 25
     num_frames: int = 16
-    guidance_scale: float = 7.5
+    guidance_scale: float | None = None  # None: the model's default (`pipe.config.default_guidance_scale`)
     flow_method: str = "dis"
     keep_frames: int = 3  # frames per item kept for the report's contact sheet
 
@@ -81,8 +81,12 @@ def evaluate(pipe, items: list[BenchmarkItem], options: EvalOptions, clip=None, 
              not_measured: dict | None = None, log=print) -> dict:
     """Animate every item at every level and measure; returns the JSON-ready results dict
     (metric keys at top level, plus "not_measured", "items", "paper_table1", "setup", "timing")."""
+    from dataclasses import replace
+
     from fyc.flow import measure_ofm
 
+    if options.guidance_scale is None:  # the report names the number used
+        options = replace(options, guidance_scale=pipe.config.default_guidance_scale)
     not_measured = dict(not_measured or {})
     results, generated_for_fvd, references_for_fvd, thumbnails = [], [], [], []
     seconds_generating, started = 0.0, time.perf_counter()

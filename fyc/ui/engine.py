@@ -64,7 +64,6 @@ class GenerationDefaults:
     max_frames: int = 32
     num_inference_steps: int = 25
     fps: int = 8
-    guidance_scale: float = 7.5
 
 
 class Engine:
@@ -231,7 +230,7 @@ class Engine:
         seed: int,
         num_frames: int,
         num_inference_steps: int,
-        guidance_scale: float = 7.5,
+        guidance_scale: float | None = None,
         on_step: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> np.ndarray | None:
@@ -251,7 +250,7 @@ class Engine:
                 # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
                 # per-step progress or cancel there.
                 frames = self._gpu_run(image, regions, float(ofm), int(seed), int(num_frames),
-                                       int(num_inference_steps), float(guidance_scale))
+                                       int(num_inference_steps), guidance_scale)
             else:
                 frames = self._run_pipeline(pipe, image, regions, ofm, seed, num_frames, num_inference_steps,
                                             guidance_scale, on_step, cancel)
@@ -285,7 +284,7 @@ class Engine:
             ofm=float(ofm),
             num_frames=int(num_frames),
             num_inference_steps=int(num_inference_steps),
-            guidance_scale=float(guidance_scale),
+            guidance_scale=guidance_scale,  # None: the model's own default
             generator=generator,
             output_type="np",
             callback_on_step_end=step_end,
