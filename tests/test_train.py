@@ -250,6 +250,9 @@ def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path
     config = tiny_config(tmp_path / "stage1", 1)
     config.init = {"sd15": str(sd), "motion_adapter": str(tmp_path / "animatediff")}
     config.train.stage, config.train.trainable, config.train.mixed_precision = 1, "fyc", "bf16"
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # an earlier test's run in this process fixed the precision at "no"
     try:
         stage1 = train(config)
         config = tiny_config(tmp_path / "stage2", 1)
@@ -257,8 +260,6 @@ def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path
         config.train.stage, config.train.trainable, config.train.mixed_precision = 2, "fyc", "bf16"
         stage2 = load_pipeline(train(config)).unet.state_dict()
     finally:
-        from accelerate.state import AcceleratorState
-
         AcceleratorState._reset_state()  # the precision is fixed once per process: let later tests choose theirs
     log = [json.loads(line) for line in (tmp_path / "stage1" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and np.isfinite(log[0]["loss"])
