@@ -282,8 +282,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
                 native short side, aspect ratio kept).
             num_inference_steps: denoising steps.
             guidance_scale: classifier-free guidance weight (1 disables guidance); default: the model's
-                `config.default_guidance_scale` (7.5, the paper's, unless the saved model says otherwise). The unconditional branch keeps
-                the image latent, mask and OFM and drops both prompts.
+                `config.default_guidance_scale` (7.5, the paper's, unless the saved model says otherwise). The
+                unconditional branch keeps the image latent, mask and OFM and drops both prompts.
             guidance_rescale: rescale of the guided prediction (Lin et al. 2023, §3.4), useful with
                 zero-terminal-SNR schedules.
             negative_prompt: prompt of the unconditional branch, empty by default.
@@ -294,7 +294,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
             output_type: "pil", "np", "pt" or "latent".
             return_dict: return a `FollowYourClickPipelineOutput` rather than a tuple.
             callback_on_step_end: `fn(pipe, step, timestep, callback_kwargs) -> dict` after every step; it may
-                replace tensors listed in `callback_on_step_end_tensor_inputs` and may set `pipe._interrupt`.
+                replace tensors listed in `callback_on_step_end_tensor_inputs` and may set `pipe._interrupt`. With
+                the UNet's `latent_residual`, the latents it sees are residuals (frame minus the first-frame latent).
             decode_chunk_size: frames decoded by the VAE at a time (lower saves memory).
 
         Examples:
