@@ -281,8 +281,8 @@ class TextCache:
 
 
 def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
-    """One micro-batch's MSE loss against the scheduler's `prediction_type` target, with FYC conditioning. `unet` may be wrapped (DDP); its configuration
-    is read from `pipe.unet`."""
+    """One micro-batch's MSE loss against the target of the scheduler's `prediction_type`, with FYC conditioning.
+    `unet` may be wrapped (DDP); its configuration is read from `pipe.unet`."""
     scheduler = pipe.scheduler
     if "latents" in batch:  # from a latent cache
         latents = batch["latents"].to(device).float()
@@ -304,8 +304,11 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     noise = torch.randn(latents.shape, generator=generator).to(device)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    target = {"v_prediction": lambda: scheduler.get_velocity(latents, noise, timesteps), "epsilon": lambda: noise,
-              "sample": lambda: latents}[scheduler.config.prediction_type]()
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise if prediction_type == "epsilon" else latents
 
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
