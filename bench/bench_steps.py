@@ -33,18 +33,17 @@ from fyc.eval import metrics as M
 from fyc.eval.benchmark import load_benchmark
 from fyc.weights import load_pipeline
 
+from fyc.scheduling import SAMPLERS  # noqa: E402
+
 TOLERANCE = 0.05
 BASELINE = ("ddim", 50)
 METRICS = ("first_frame_psnr", "region_motion", "region_leakage", "measured_ofm")
 
 
 def make_scheduler(pipe, name: str):
-    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+    from fyc.scheduling import sampler_from_config
 
-    config = pipe.scheduler.config
-    if name == "ddim":
-        return DDIMScheduler.from_config(config)
-    return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
+    return sampler_from_config(pipe.scheduler.config, name)
 
 
 def measure(pipe, items, steps: int, num_frames: int, flow: str) -> tuple[dict, float]:
@@ -79,7 +78,7 @@ def main():
     parser.add_argument("--set", default="synthetic", help="benchmark set (see fyc/eval/benchmark.py)")
     parser.add_argument("--items", type=int, default=4, help="items of the set to use")
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 10, 15, 20, 25, 30, 40, 50])
-    parser.add_argument("--samplers", nargs="+", default=["ddim", "dpmsolver++"], choices=["ddim", "dpmsolver++"])
+    parser.add_argument("--samplers", nargs="+", default=["ddim", "dpmsolver++"], choices=list(SAMPLERS))
     parser.add_argument("--num-frames", type=int, default=16)
     parser.add_argument("--flow", default="dis")
     parser.add_argument("--quick", action="store_true", help="2 items, steps 5 10 20 50")

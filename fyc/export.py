@@ -14,11 +14,13 @@ from pathlib import Path
 import torch
 import yaml
 
+from .scheduling import SAMPLERS
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float32", use_ema: bool = True, name: str | None = None,
-                      guidance_scale: float | None = None) -> Path:
+                      guidance_scale: float | None = None, sampler: str | None = None) -> Path:
     """Save the pipeline of `checkpoint` (default: the latest complete one of the run) to `destination`.
 
     Args:
@@ -29,6 +31,8 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
         use_ema: take the EMA weights when the checkpoint has them.
         name: the name `describe()` shows (e.g. "demo model").
         guidance_scale: the pipeline's `default_guidance_scale` (the guidance it was measured best at).
+        sampler: the scheduler the pipeline is saved with, "ddim" (the default) or "dpmsolver++"; both on the
+            training noise schedule.
     """
     from safetensors.torch import load_file
 
@@ -57,6 +61,10 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
     pipe.vae.to(DTYPES[dtype])
     if guidance_scale is not None:
         pipe.register_to_config(default_guidance_scale=float(guidance_scale))
+    if sampler is not None:
+        from .scheduling import sampler_from_config
+
+        pipe.scheduler = sampler_from_config(pipe.scheduler.config, sampler)
     step = json.loads((path / "trainer_state.json").read_text())["step"]
     destination = Path(destination)
     save_pipeline(pipe, destination, name=name)
@@ -83,6 +91,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-scale", type=float, default=None,
                         help="the guidance the model samples with when a caller names none (stored in model_index.json; "
                         "default 7.5)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=None,
+                        help="the scheduler saved with the model (default: the training config's, DDIM)")
     from .train import add_set_argument
 
     add_set_argument(parser)  # the run's own --set overrides: they decide the model's shape and inputs
@@ -95,5 +105,5 @@ def run(args) -> int:
     if args.output_dir is not None:
         config.output_dir = str(args.output_dir)
     print(export_checkpoint(config, args.out, args.checkpoint, args.dtype, use_ema=not args.no_ema, name=args.name,
-                            guidance_scale=args.guidance_scale))
+                            guidance_scale=args.guidance_scale, sampler=args.sampler))
     return 0

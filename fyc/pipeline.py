@@ -131,7 +131,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
     # -- text ---------------------------------------------------------------------------------------------
 
     def encode_prompt(self, prompt: str | list[str], device: torch.device) -> torch.Tensor:
-        """Text → (N, L, D) last hidden states of the text encoder."""
+        """Text → (N, L, D) last hidden states of the text encoder, or (N, 1, D), their mean over each prompt's
+        tokens, when the UNet's `prompt_pooling` is `"mean"`."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         max_length = min(self.tokenizer.model_max_length, MAX_PROMPT_TOKENS)
         tokens = self.tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
@@ -140,6 +141,10 @@ class FollowYourClickPipeline(DiffusionPipeline):
         if getattr(self.text_encoder.config, "model_type", "") != "clip_text_model" and "attention_mask" in tokens:
             kwargs["attention_mask"] = tokens.attention_mask.to(device)
         embeds = self.text_encoder(tokens.input_ids.to(device), **kwargs)[0]
+        if self.unet.config.get("prompt_pooling", "none") == "mean":
+            # Padding positions excluded: they are what every prompt has in common.
+            weights = tokens.attention_mask.to(device=device, dtype=embeds.dtype)[..., None]
+            embeds = (embeds * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)
         return embeds.to(dtype=self.unet.dtype, device=device)
 
     # -- checks -------------------------------------------------------------------------------------------

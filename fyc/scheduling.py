@@ -1,4 +1,5 @@
-"""The default sampler: v-prediction DDIM on SD's linear betas with zero terminal SNR (paper §4.3)."""
+"""The default sampler: v-prediction DDIM on SD's linear betas with zero terminal SNR (paper §4.3), and the
+other sampler a model can ship with."""
 
 from diffusers import DDIMScheduler
 
@@ -21,3 +22,18 @@ SCHEDULER_CONFIG = dict(
 def default_scheduler() -> DDIMScheduler:
     """A fresh instance of the default sampler."""
     return DDIMScheduler(**SCHEDULER_CONFIG)
+
+
+SAMPLERS = ("ddim", "dpmsolver++")
+
+
+def sampler_from_config(config, name: str):
+    """The sampler `name` ("ddim" or "dpmsolver++", second order) on the noise schedule and prediction type of the
+    scheduler `config`."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)

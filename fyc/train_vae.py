@@ -13,7 +13,8 @@ inside installed packages (`fyc.data.synthetic.PHOTOS`, "train" split, plus a fe
   (seed, step), and checkpoints hold the weights, the optimizer and the schedule;
 - held-out PSNR (posterior mode, as the pipeline encodes frame 0) every `eval_every` steps on fixed crops and
   on the whole held-out photographs resized to the pipeline's working size, logged to `log.jsonl`;
-- at the end `scaling_factor` is set to 1 / std of the latents over fixed training crops (as in SD) and the
+- at the end `scaling_factor` is set to 1 / std of the latents over fixed training crops (as in SD; a decoder-only
+  stage keeps its encoder's) and the
   VAE is written with `save_pretrained` to `OUTPUT_DIR/vae`; `--export DIR` also writes it (fp16 by default)
   where the demo model is assembled, after checking that fp16 keeps the held-out PSNR.
 """
@@ -433,7 +434,8 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
             last_checkpoint = time.time()
 
     stats = latent_statistics(vae, photos, data, config.seed)
-    vae.register_to_config(scaling_factor=round(1.0 / stats["std"], 5))
+    if not cfg.decoder_only:  # a new decoder keeps the latent space, scaling included: a UNet was trained on it
+        vae.register_to_config(scaling_factor=round(1.0 / stats["std"], 5))
     final = out / "vae"
     vae.eval().to("cpu").save_pretrained(final, safe_serialization=True)
     _log(log_path, {"event": "saved", "path": str(final), "latent_mean": round(stats["mean"], 5),

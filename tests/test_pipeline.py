@@ -116,6 +116,29 @@ def test_latent_residual_adds_the_first_frame_latent_back(residual, image):
     torch.testing.assert_close(latents[:, :, 0], first, atol=1e-6, rtol=0)  # frame 0 is the input either way
 
 
+def test_mean_prompt_pooling_gives_one_vector_a_prompt_blind_to_padding(image, tmp_path):
+    from fyc.weights import load_pipeline, save_pipeline
+
+    pipe = make_tiny_pipeline(prompt_pooling="mean")
+    prompts = ["sway", "move left slowly"]
+    pooled = pipe.encode_prompt(prompts, "cpu")
+    assert pooled.shape == (2, 1, pipe.text_encoder.config.hidden_size)
+    with torch.no_grad():
+        for prompt, vector in zip(prompts, pooled):
+            ids = pipe.tokenizer(prompt, return_tensors="pt").input_ids  # the prompt's own tokens, no padding
+            own = pipe.text_encoder(ids)[0].mean(1)
+            torch.testing.assert_close(vector, own, atol=1e-5, rtol=1e-5)
+    assert (pooled[0] - pooled[1]).abs().max() > 1e-3
+    save_pipeline(pipe, tmp_path / "saved")
+    loaded = load_pipeline(tmp_path / "saved")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.unet.config.prompt_pooling == "mean"
+    assert np.isfinite(run(loaded, image)).all()
+    assert run(loaded, image).shape == run(make_tiny_pipeline(), image).shape
+    with pytest.raises(ValueError, match="prompt_pooling must be one of"):
+        make_tiny_pipeline(prompt_pooling="max")
+
+
 def test_default_guidance_scale_is_saved_with_the_model_and_used_when_none_is_given(image, tmp_path):
     from fyc.weights import load_pipeline, save_pipeline
 

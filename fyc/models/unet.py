@@ -34,8 +34,9 @@ from torch import nn
 from .regional_attention import ConditioningState, RegionalAttnProcessor
 
 FIRST_FRAME_LAYOUTS = ("repeat", "first")
+PROMPT_POOLINGS = ("none", "mean")
 # Settings that change what the model's input means, not its weights' shapes.
-INPUT_SETTINGS = ("first_frame_layout", "latent_residual")
+INPUT_SETTINGS = ("first_frame_layout", "latent_residual", "prompt_pooling")
 MA_KEYS = ("norm_motion", "attn_motion")
 
 
@@ -110,6 +111,12 @@ class FYCUNetMotionModel(UNetMotionModel):
             from scratch need not learn to copy the background through the whole network; the pipeline adds the
             first-frame latent back before decoding. Off for models built from SD / AnimateDiff, whose weights
             denoise whole frames.
+        prompt_pooling (`str`, defaults to `"none"`): what the text encoder hands both cross-attentions. `"none"`:
+            its last hidden state, one vector a token padded to 77 tokens (SD's). `"mean"`: one vector, the mean of
+            the last hidden state over the prompt's own tokens (how sentence-transformers pools MiniLM). A small
+            model trained from scratch learns a short prompt's meaning from the one vector in hundreds of steps;
+            over 77 positions, 73 of them padding that "move left" and "move right" share, it barely had after
+            thousands. The pipeline and the training code read it from here.
     """
 
     @register_to_config
@@ -161,9 +168,12 @@ class FYCUNetMotionModel(UNetMotionModel):
         motion_cross_attention_dim: int | None = None,
         first_frame_layout: str = "repeat",
         latent_residual: bool = False,
+        prompt_pooling: str = "none",
     ):
         if first_frame_layout not in FIRST_FRAME_LAYOUTS:
             raise ValueError(f"first_frame_layout must be one of {FIRST_FRAME_LAYOUTS}, got {first_frame_layout!r}")
+        if prompt_pooling not in PROMPT_POOLINGS:
+            raise ValueError(f"prompt_pooling must be one of {PROMPT_POOLINGS}, got {prompt_pooling!r}")
         super().__init__(
             sample_size=sample_size,
             in_channels=in_channels,
@@ -265,7 +275,7 @@ class FYCUNetMotionModel(UNetMotionModel):
         With a 4-channel adapter (AnimateDiff v2) channels 0–3 of `conv_in` take SD's weight and bias and
         channels 4–8 start at zero; with a 9-channel adapter (PIA) its `conv_in` is used as diffusers does.
         `fyc_config` sets `use_motion_cross_attention`, `motion_cross_attention_dim`, `first_frame_layout`,
-        `latent_residual`.
+        `latent_residual`, `prompt_pooling`.
         """
         unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", *INPUT_SETTINGS}
         if unknown:
@@ -293,6 +303,11 @@ class FYCUNetMotionModel(UNetMotionModel):
             model.register_to_config(first_frame_layout=layout)
         if "latent_residual" in fyc_config:
             model.register_to_config(latent_residual=bool(fyc_config["latent_residual"]))
+        if "prompt_pooling" in fyc_config:
+            pooling = fyc_config["prompt_pooling"]
+            if pooling not in PROMPT_POOLINGS:
+                raise ValueError(f"prompt_pooling must be one of {PROMPT_POOLINGS}, got {pooling!r}")
+            model.register_to_config(prompt_pooling=pooling)
         if model.config.in_channels == model.config.out_channels:
             model._widen_conv_in(2 * model.config.out_channels + 1)
         return model
