@@ -65,6 +65,10 @@ class TrainConfig:
     motion_dropout: float = 0.1
     ofm_dropout: float = 0.1
     region_loss_weight: float = 1.0
+    # Share of clips whose UNet input mask is the moving region's frame-0 mask (what a user clicks) instead of the
+    # flow motion mask, which is the region's whole path and so already says where it goes. Needs data that knows
+    # its regions (synthetic clips; a latent cache built since it stores them).
+    clicked_mask_ratio: float = 0.0
     # What the UNet predicts: None keeps the scheduler's (v_prediction for SD / AnimateDiff-based models), or
     # "v_prediction" | "epsilon" | "sample". It is written into the pipeline's scheduler config, so sampling follows.
     prediction_type: str | None = None
@@ -313,7 +317,16 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
     first = mask_first_frame_latent(first_frame_latent, cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator)
-    condition = build_condition(first, mask, f, pipe.unet.config.first_frame_layout)
+    input_mask = mask
+    if cfg.clicked_mask_ratio > 0:
+        if "region_mask" not in batch:
+            raise ValueError("train.clicked_mask_ratio needs clips that know their moving regions (synthetic data); this data "
+                             "has none, or comes from a latent cache built before region masks were stored: rebuild the "
+                             "cache (delete data.cache's folder) or set train.clicked_mask_ratio to 0")
+        clicked = region_mask_latent(batch["region_mask"].to(device).float()[:, None], size)
+        use = (rand(b) < cfg.clicked_mask_ratio).float().view(b, 1, 1, 1)
+        input_mask = use * clicked + (1 - use) * mask
+    condition = build_condition(first, input_mask, f, pipe.unet.config.first_frame_layout)
 
     motion_prompts = list(batch["motion_prompt"])
     prompts = motion_prompts if cfg.stage >= 2 else list(batch["caption"])

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from fyc import Region, load_pipeline
-from fyc.train import Config, latest_checkpoint, step_indices, train
+from fyc.train import Config, build_dataset, latest_checkpoint, step_indices, train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
@@ -106,6 +106,7 @@ def test_training_from_a_latent_cache(tmp_path):
     item = cache[5]
     assert len(cache) == 6 and item["latents"].shape == (4, 4, 8, 8)
     assert item["motion_mask"].shape == (32, 32) and isinstance(item["motion_prompt"], str) and item["motion_prompt"]
+    assert torch.equal(item["region_mask"], build_dataset(config.data)[5]["region_mask"])  # synthetic clips keep theirs
     assert (final / "model_index.json").exists()
     # a cache belongs to the VAE that wrote it
     from fyc.data.latent_cache import build_latent_cache
@@ -184,6 +185,20 @@ def test_training_loss_honours_mask_ratio_and_dropouts():
     assert torch.equal(text, texts(["", ""])) and torch.equal(motion, texts(["", ""])) and torch.isnan(ofm).all()
     _, text, _, motion = run(stage=1)
     assert torch.equal(text, texts(list(batch["caption"]))) and motion is None  # stage 1: full captions, no MA input
+
+    # clicked_mask_ratio: the region's frame-0 mask (what a user clicks) in place of the flow mask (its path)
+    from fyc.conditioning import region_mask_latent
+
+    size = kept.shape[-2:]
+    flow_mask, clicked = (region_mask_latent(batch[k].float()[:, None], size) for k in ("motion_mask", "region_mask"))
+    assert not torch.equal(flow_mask, clicked)
+    assert torch.equal(kept[:, c, 0], flow_mask[:, 0])
+    assert torch.equal(run(clicked_mask_ratio=1.0)[0][:, c, 0], clicked[:, 0])
+    mixed = run(clicked_mask_ratio=0.5)[0][:, c, 0]  # a whole clip's mask is one or the other
+    assert all(torch.equal(m, a) or torch.equal(m, b) for m, a, b in zip(mixed, flow_mask[:, 0], clicked[:, 0]))
+    without = {k: v for k, v in batch.items() if k != "region_mask"}
+    with pytest.raises(ValueError, match="rebuild the cache"):
+        training_loss(pipe, unet, without, texts, TrainConfig(clicked_mask_ratio=0.5), torch.Generator().manual_seed(0), "cpu")
 
     # latent_residual: the same noise and timesteps, applied to frames minus the (unmasked) first-frame latent
     timesteps = []

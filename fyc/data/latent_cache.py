@@ -41,7 +41,7 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
 
     Args:
         dataset: map-style dataset of dicts with "pixel_values" (F, 3, H, W) in [-1, 1], "motion_mask",
-            "ofm" and the text keys.
+            "ofm", the text keys and optionally "region_mask" (kept when every item of a shard has one).
         encode: (N, 3, H, W) → (N, C, h, w) scaled latents (e.g. `FollowYourClickPipeline.encode_first_frame`).
         fingerprint: `vae_fingerprint(vae)`, stored and checked on reuse.
     """
@@ -77,6 +77,8 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
             "motion_mask": torch.stack([torch.as_tensor(item["motion_mask"]) for item in items]).to(torch.uint8),
             "ofm": torch.tensor([float(item["ofm"]) for item in items]),
         }
+        if all("region_mask" in item for item in items):  # synthetic clips know what moves at frame 0
+            tensors["region_mask"] = torch.stack([torch.as_tensor(item["region_mask"]) for item in items]).to(torch.uint8)
         texts = [{k: str(item.get(k, "")) for k in TEXT_KEYS} for item in items]
         save_file(tensors, str(shard), metadata={"texts": json.dumps(texts)})
     return path
@@ -84,7 +86,7 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
 
 class LatentCacheDataset(Dataset):
     """Items of a cache written by `build_latent_cache`: "latents" (C, F, h, w), "motion_mask" (H, W) bool,
-    "ofm", and the text keys. Shards are loaded lazily and kept in memory (a few MB each)."""
+    "ofm", the text keys, and "region_mask" (H, W) bool when the clips had one (synthetic data). Shards are loaded lazily and kept in memory (a few MB each)."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -120,9 +122,12 @@ class LatentCacheDataset(Dataset):
             raise IndexError(i)
         tensors, texts = self._shard(i // self.shard_size)
         j = i % self.shard_size
-        return {
+        item = {
             "latents": tensors["latents"][j].float(),
             "motion_mask": tensors["motion_mask"][j].bool(),
             "ofm": float(tensors["ofm"][j]),
             **texts[j],
         }
+        if "region_mask" in tensors:
+            item["region_mask"] = tensors["region_mask"][j].bool()
+        return item
