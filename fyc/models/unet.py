@@ -37,6 +37,13 @@ FIRST_FRAME_LAYOUTS = ("repeat", "first")
 PROMPT_POOLINGS = ("none", "mean")
 # Settings that change what the model's input means, not its weights' shapes.
 INPUT_SETTINGS = ("first_frame_layout", "latent_residual", "prompt_pooling")
+_CHOICES = {"first_frame_layout": FIRST_FRAME_LAYOUTS, "prompt_pooling": PROMPT_POOLINGS}
+
+
+def _check_choices(**settings) -> None:
+    for name, value in settings.items():
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ValueError(f"{name} must be one of {_CHOICES[name]}, got {value!r}")
 MA_KEYS = ("norm_motion", "attn_motion")
 
 
@@ -170,10 +177,7 @@ class FYCUNetMotionModel(UNetMotionModel):
         latent_residual: bool = False,
         prompt_pooling: str = "none",
     ):
-        if first_frame_layout not in FIRST_FRAME_LAYOUTS:
-            raise ValueError(f"first_frame_layout must be one of {FIRST_FRAME_LAYOUTS}, got {first_frame_layout!r}")
-        if prompt_pooling not in PROMPT_POOLINGS:
-            raise ValueError(f"prompt_pooling must be one of {PROMPT_POOLINGS}, got {prompt_pooling!r}")
+        _check_choices(first_frame_layout=first_frame_layout, prompt_pooling=prompt_pooling)
         super().__init__(
             sample_size=sample_size,
             in_channels=in_channels,
@@ -296,18 +300,11 @@ class FYCUNetMotionModel(UNetMotionModel):
             rebuilt = cls.from_config(config).to(model.dtype)
             rebuilt.load_state_dict({k: v for k, v in model.state_dict().items() if not any(p in k for p in MA_KEYS)}, strict=False)
             model = rebuilt
-        if "first_frame_layout" in fyc_config:
-            layout = fyc_config["first_frame_layout"]
-            if layout not in FIRST_FRAME_LAYOUTS:
-                raise ValueError(f"first_frame_layout must be one of {FIRST_FRAME_LAYOUTS}, got {layout!r}")
-            model.register_to_config(first_frame_layout=layout)
-        if "latent_residual" in fyc_config:
-            model.register_to_config(latent_residual=bool(fyc_config["latent_residual"]))
-        if "prompt_pooling" in fyc_config:
-            pooling = fyc_config["prompt_pooling"]
-            if pooling not in PROMPT_POOLINGS:
-                raise ValueError(f"prompt_pooling must be one of {PROMPT_POOLINGS}, got {pooling!r}")
-            model.register_to_config(prompt_pooling=pooling)
+        settings = {k: v for k, v in fyc_config.items() if k in INPUT_SETTINGS}
+        _check_choices(**settings)
+        if "latent_residual" in settings:
+            settings["latent_residual"] = bool(settings["latent_residual"])
+        model.register_to_config(**settings)
         if model.config.in_channels == model.config.out_channels:
             model._widen_conv_in(2 * model.config.out_channels + 1)
         return model
