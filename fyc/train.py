@@ -108,12 +108,16 @@ def build_pipeline(config: Config):
     """The pipeline to train, from `init:`: a saved FYC pipeline (`pipeline: DIR`), public weights
     (`sd15: PATH`, `motion_adapter: PATH`, optional `pia: PATH`), or new small components (`scratch:`);
     its scheduler predicts `train.prediction_type` when that is set."""
+    from .scheduling import sampler_from_config
+
     pipe = _build_pipeline(config)
     prediction_type = config.train.prediction_type
-    if prediction_type is not None:
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"train.prediction_type must be one of {', '.join(PREDICTION_TYPES)}, got {prediction_type!r}")
-        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type=prediction_type)
+    if prediction_type is not None and prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"train.prediction_type must be one of {', '.join(PREDICTION_TYPES)}, got {prediction_type!r}")
+    # Noise is added with DDIM's schedule whatever a saved pipeline samples with: a multistep solver's `add_noise`
+    # looks timesteps up among its own inference steps, which training timesteps are not.
+    overrides = {"prediction_type": prediction_type} if prediction_type else {}
+    pipe.scheduler = sampler_from_config({**pipe.scheduler.config, **overrides}, "ddim")
     return pipe
 
 

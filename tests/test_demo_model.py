@@ -33,6 +33,7 @@ def test_load_pipeline_without_arguments_is_the_demo_model(pipe):
     c = pipe.vae.config.latent_channels
     assert pipe.unet.config.in_channels == 2 * c + 1 and pipe.unet.config.out_channels == c
     assert pipe.unet.config.latent_residual and pipe.scheduler.config.prediction_type == "sample"
+    assert pipe.unet.config.prompt_pooling == "mean" and type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
     assert sum(f.stat().st_size for f in DEMO.rglob("*") if f.is_file()) < 100e6
 
 

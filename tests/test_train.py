@@ -10,8 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from diffusers import DPMSolverMultistepScheduler
+
 from fyc import Region, load_pipeline
-from fyc.train import Config, build_dataset, latest_checkpoint, step_indices, train
+from fyc.train import Config, build_dataset, build_pipeline, latest_checkpoint, step_indices, train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
@@ -272,6 +274,12 @@ def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path
         stage1 = train(config)
         config = tiny_config(tmp_path / "stage2", 1)
         config.init = {"pipeline": str(stage1)}
+        from fyc.weights import save_pipeline
+
+        resaved = load_pipeline(stage1)
+        resaved.scheduler = DPMSolverMultistepScheduler.from_config(resaved.scheduler.config)  # as the demo model ships
+        save_pipeline(resaved, stage1)
+        assert type(build_pipeline(config).scheduler).__name__ == "DDIMScheduler"  # training adds DDIM's noise
         config.train.stage, config.train.trainable, config.train.mixed_precision = 2, "fyc", "bf16"
         stage2 = load_pipeline(train(config)).unet.state_dict()
     finally:
