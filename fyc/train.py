@@ -107,7 +107,7 @@ PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
 def build_pipeline(config: Config):
     """The pipeline to train, from `init:`: a saved FYC pipeline (`pipeline: DIR`), public weights
     (`sd15: PATH`, `motion_adapter: PATH`, optional `pia: PATH`), or new small components (`scratch:`);
-    its scheduler predicts `train.prediction_type` when that is set."""
+    its scheduler is DDIM on the pipeline's noise schedule, predicting `train.prediction_type` when that is set."""
     from .scheduling import sampler_from_config
 
     pipe = _build_pipeline(config)

@@ -14,9 +14,9 @@ inside installed packages (`fyc.data.synthetic.PHOTOS`, "train" split, plus a fe
 - held-out PSNR (posterior mode, as the pipeline encodes frame 0) every `eval_every` steps on fixed crops and
   on the whole held-out photographs resized to the pipeline's working size, logged to `log.jsonl`;
 - at the end `scaling_factor` is set to 1 / std of the latents over fixed training crops (as in SD; a decoder-only
-  stage keeps its encoder's) and the
-  VAE is written with `save_pretrained` to `OUTPUT_DIR/vae`; `--export DIR` also writes it (fp16 by default)
-  where the demo model is assembled, after checking that fp16 keeps the held-out PSNR.
+  stage keeps its encoder's) and the VAE is written with `save_pretrained` to `OUTPUT_DIR/vae`; `--export DIR`
+  also writes it (fp16 by default) where the demo model is assembled, after checking that fp16 keeps the
+  held-out PSNR.
 """
 
 from __future__ import annotations

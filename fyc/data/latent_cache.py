@@ -86,7 +86,8 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
 
 class LatentCacheDataset(Dataset):
     """Items of a cache written by `build_latent_cache`: "latents" (C, F, h, w), "motion_mask" (H, W) bool,
-    "ofm", the text keys, and "region_mask" (H, W) bool when the clips had one (synthetic data). Shards are loaded lazily and kept in memory (a few MB each)."""
+    "ofm", the text keys, and "region_mask" (H, W) bool when the clips had one (synthetic data). Shards are
+    loaded lazily and kept in memory (a few MB each)."""
 
     def __init__(self, path):
         self.path = Path(path)

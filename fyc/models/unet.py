@@ -38,13 +38,13 @@ PROMPT_POOLINGS = ("none", "mean")
 # Settings that change what the model's input means, not its weights' shapes.
 INPUT_SETTINGS = ("first_frame_layout", "latent_residual", "prompt_pooling")
 _CHOICES = {"first_frame_layout": FIRST_FRAME_LAYOUTS, "prompt_pooling": PROMPT_POOLINGS}
+MA_KEYS = ("norm_motion", "attn_motion")
 
 
 def _check_choices(**settings) -> None:
     for name, value in settings.items():
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ValueError(f"{name} must be one of {_CHOICES[name]}, got {value!r}")
-MA_KEYS = ("norm_motion", "attn_motion")
 
 
 class MotionAugmentedTransformerBlock(BasicTransformerBlock):
@@ -120,10 +120,10 @@ class FYCUNetMotionModel(UNetMotionModel):
             denoise whole frames.
         prompt_pooling (`str`, defaults to `"none"`): what the text encoder hands both cross-attentions. `"none"`:
             its last hidden state, one vector a token padded to 77 tokens (SD's). `"mean"`: one vector, the mean of
-            the last hidden state over the prompt's own tokens (how sentence-transformers pools MiniLM). A small
-            model trained from scratch learns a short prompt's meaning from the one vector in hundreds of steps;
-            over 77 positions, 73 of them padding that "move left" and "move right" share, it barely had after
-            thousands. The pipeline and the training code read it from here.
+            the last hidden state over the prompt's own tokens (how sentence-transformers pools MiniLM). For a
+            short prompt, 73 of the 77 positions are padding whose states "move left" and "move right" share, and a
+            small model trained from scratch hardly told prompts apart through them (the demo model's card has the
+            measurements). The pipeline and the training code read it from here.
     """
 
     @register_to_config
