@@ -31,19 +31,12 @@ import torch
 
 from fyc.eval import metrics as M
 from fyc.eval.benchmark import load_benchmark
+from fyc.scheduling import SAMPLERS, sampler_from_config
 from fyc.weights import load_pipeline
-
-from fyc.scheduling import SAMPLERS  # noqa: E402
 
 TOLERANCE = 0.05
 BASELINE = ("ddim", 50)
 METRICS = ("first_frame_psnr", "region_motion", "region_leakage", "measured_ofm")
-
-
-def make_scheduler(pipe, name: str):
-    from fyc.scheduling import sampler_from_config
-
-    return sampler_from_config(pipe.scheduler.config, name)
 
 
 def measure(pipe, items, steps: int, num_frames: int, flow: str) -> tuple[dict, float]:
@@ -103,7 +96,7 @@ def main():
     default_scheduler = pipe.scheduler
     results = {}
     for sampler in args.samplers:
-        pipe.scheduler = make_scheduler(pipe, sampler)
+        pipe.scheduler = sampler_from_config(default_scheduler.config, sampler)
         grid = sorted(set(args.steps) | ({BASELINE[1]} if sampler == BASELINE[0] else set()))
         for steps in grid:
             values, seconds = measure(pipe, items, steps, args.num_frames, args.flow)

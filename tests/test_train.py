@@ -8,9 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from diffusers import DPMSolverMultistepScheduler
+from safetensors.torch import load_file
 
 from fyc import Region, load_pipeline
 from fyc.train import Config, build_dataset, build_pipeline, latest_checkpoint, step_indices, train
