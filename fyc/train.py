@@ -129,7 +129,9 @@ def _build_pipeline(config: Config):
     if "pipeline" in init:
         from .weights import load_pipeline
 
-        return load_pipeline(init["pipeline"])
+        pipe = load_pipeline(init["pipeline"])
+        pipe.unet = _with_unet_config(pipe.unet, config.unet)
+        return pipe
     if "sd15" in init:
         from .weights import assemble_pipeline
 
@@ -150,6 +152,22 @@ def _build_pipeline(config: Config):
         unet = FYCUNetMotionModel(**unet_kwargs)
         return FollowYourClickPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler())
     raise ValueError("config `init:` needs one of: pipeline: DIR | sd15: PATH + motion_adapter: PATH | scratch: {...}")
+
+
+def _with_unet_config(unet, settings: dict):
+    """The saved UNet with `unet:` settings that differ from its own: a new part (e.g. `prompt_map: true`) starts
+    as a fresh model builds it, zero where it joins, so training continues from the saved weights."""
+    changed = {k: v for k, v in settings.items() if unet.config.get(k) != v}
+    if not changed:
+        return unet
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")} | changed
+    new = type(unet).from_config(config).to(unet.dtype)
+    missing, unexpected = new.load_state_dict(unet.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"unet: {changed} removes weights of the saved UNet ({unexpected[:3]}...); start a new model instead")
+    if missing:
+        print(f"unet: {changed} adds {len(missing)} new tensors ({missing[0]}, ...)")
+    return new
 
 
 def _load_or_build_vae(spec):
@@ -173,14 +191,14 @@ def _text_encoder(name):
 
 
 def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
-    """Mark and return the parameters to train: everything (`all`), or FYC's parts (`fyc`)."""
+    """Mark and return the parameters to train: everything (`all`), or FYC's parts (`fyc`). The parts that read
+    the motion prompt (the MA module, the prompt map) wait for stage 2."""
     unet.requires_grad_(False)
     if mode == "all":
         unet.requires_grad_(True)
     elif mode == "fyc":
         for name, param in unet.named_parameters():
-            is_ma = "attn_motion" in name or "norm_motion" in name
-            if is_ma:
+            if _reads_motion_prompt(name):
                 param.requires_grad_(stage >= 2)
             elif "motion_modules" in name or name.startswith(("conv_in", "ofm_embedding")):
                 param.requires_grad_(True)
@@ -188,9 +206,13 @@ def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
         raise ValueError(f"train.trainable must be 'fyc' or 'all', got {mode!r}")
     if mode == "all" and stage < 2:
         for name, param in unet.named_parameters():
-            if "attn_motion" in name or "norm_motion" in name:
+            if _reads_motion_prompt(name):
                 param.requires_grad_(False)
     return [p for p in unet.parameters() if p.requires_grad]
+
+
+def _reads_motion_prompt(name: str) -> bool:
+    return "attn_motion" in name or "norm_motion" in name or name.startswith("prompt_map_embedding")
 
 
 # -- data -----------------------------------------------------------------------------------------------

@@ -497,3 +497,28 @@ def test_deepspeed_zero2_two_cpu_processes_checkpoint_resume_and_export(tmp_path
     script.write_text("import sys\nfrom fyc.__main__ import main\nsys.exit(main(sys.argv[1:]))\n")
     step2, _ = sharded_run_resumes_exactly(tmp_path, accelerate_config, script)
     assert (step2 / "accelerate_state" / "pytorch_model").is_dir()  # DeepSpeed's own checkpoint
+
+
+def test_unet_settings_extend_a_saved_pipeline_from_where_it_was(tmp_path):
+    """`init: {pipeline: ...}` with `unet: {prompt_map: true}`: the saved weights are kept and the new part joins at
+    zero, so the model computes what it did; settings that would drop saved weights are refused."""
+    from tiny import make_tiny_pipeline
+
+    from fyc.weights import save_pipeline
+
+    saved = make_tiny_pipeline()
+    save_pipeline(saved, tmp_path / "saved")
+    config = tiny_config(tmp_path / "run", 1)
+    config.init = {"pipeline": str(tmp_path / "saved")}
+    config.unet = {"prompt_map": True}
+    unet = build_pipeline(config).unet.eval()
+    assert unet.config.prompt_map and unet.prompt_map_embedding[2].weight.abs().sum() == 0
+    sample = torch.randn(1, 9, 4, 8, 8)
+    sample[:, 4] = 1.0
+    text = torch.randn(1, 3, saved.text_encoder.config.hidden_size)
+    with torch.no_grad():
+        torch.testing.assert_close(unet(sample, 5, text, ofm=torch.ones(1)).sample,
+                                   saved.unet(sample, 5, text, ofm=torch.ones(1)).sample)
+    config.unet = {"use_motion_cross_attention": False}
+    with pytest.raises(ValueError, match="removes weights"):
+        build_pipeline(config)

@@ -15,10 +15,11 @@ def inputs(seed=0, channels=9):
     return sample, text, g
 
 
-def test_zero_init_equals_stock_animatediff_whatever_the_extra_inputs():
+@pytest.mark.parametrize("fyc_config", [{}, {"prompt_map": True}])
+def test_zero_init_equals_stock_animatediff_whatever_the_extra_inputs(fyc_config):
     unet2d, adapter = make_tiny_unet2d(), make_tiny_adapter()
     stock = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
-    fyc = FYCUNetMotionModel.from_unet2d(unet2d, adapter).eval()
+    fyc = FYCUNetMotionModel.from_unet2d(unet2d, adapter, **fyc_config).eval()
     sample, text, g = inputs()
     with torch.no_grad():
         expected = stock(sample[:, :4], 10, text.repeat_interleave(F, 0)).sample
@@ -43,10 +44,11 @@ def test_conv_in_widened_from_sd_weight_and_bias():
     assert fyc.conv_in.weight[:, 4:].abs().sum() == 0
 
 
-def test_pia_adapter_conv_in_is_used_and_matches_stock():
+@pytest.mark.parametrize("fyc_config", [{}, {"prompt_map": True}])
+def test_pia_adapter_conv_in_is_used_and_matches_stock(fyc_config):
     unet2d, adapter = make_tiny_unet2d(), make_tiny_adapter(conv_in_channels=9)
     stock = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
-    fyc = FYCUNetMotionModel.from_unet2d(unet2d, adapter).eval()
+    fyc = FYCUNetMotionModel.from_unet2d(unet2d, adapter, **fyc_config).eval()
     torch.testing.assert_close(fyc.conv_in.weight[:, 4:], adapter.conv_in.weight[:, 4:])
     sample, text, _ = inputs()
     with torch.no_grad():
@@ -83,9 +85,11 @@ def test_nan_ofm_means_unconditional():
     assert (given - none).abs().max() > 1e-4
 
 
-def test_regions_covering_everything_equal_a_global_prompt():
-    unet = make_tiny_unet()
+@pytest.mark.parametrize("fyc_config", [{}, {"prompt_map": True}])
+def test_regions_covering_everything_equal_a_global_prompt(fyc_config):
+    unet = make_tiny_unet(**fyc_config)
     sample, text, g = inputs()
+    sample[:, 4] = 1.0  # the mask channel: the union of the regions, as the pipeline builds it
     region_text = torch.randn(B, 2, 6, TEXT_DIM, generator=g)
     masks = torch.zeros(B, 2, H, W)
     masks[:, 0] = 1.0
@@ -133,10 +137,10 @@ def test_regional_attention_uses_each_prompt_exactly_inside_its_mask(temporal):
 
 
 def test_save_load_round_trip_is_exact(tmp_path):
-    unet = make_tiny_unet(first_frame_layout="first")
+    unet = make_tiny_unet(first_frame_layout="first", prompt_map=True)
     unet.save_pretrained(tmp_path)
     loaded = FYCUNetMotionModel.from_pretrained(tmp_path).eval()
-    assert loaded.config.first_frame_layout == "first"
+    assert loaded.config.first_frame_layout == "first" and loaded.config.prompt_map
     assert loaded.config.in_channels == 9
     state, loaded_state = unet.state_dict(), loaded.state_dict()
     assert state.keys() == loaded_state.keys()
@@ -192,4 +196,43 @@ def test_gradient_checkpointing_trains_the_new_parts():
     out.pow(2).mean().backward()
     grads = {n: p.grad for n, p in unet.named_parameters()}
     assert grads["ofm_embedding.linear_2.weight"].abs().sum() > 0
+    assert "prompt_map_embedding.2.weight" not in grads  # off by default
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "attn_motion" in n)
+
+
+def test_prompt_map_paints_each_regions_own_code_inside_its_mask_frame_by_frame():
+    unet = make_tiny_unet(prompt_map=True)
+    g = torch.Generator().manual_seed(3)
+    masks = torch.zeros(B, 2, H, W)
+    masks[:, 0, :, :5] = 1
+    masks[:, 1, :, 10:] = 1
+    prompts = torch.randn(B, 2, TEXT_DIM, generator=g)
+    with torch.no_grad():
+        both = unet.embed_prompt_map(masks, prompts, F).reshape(B, F, -1, H, W)
+        first = unet.embed_prompt_map(masks[:, :1], prompts[:, :1], F).reshape(B, F, -1, H, W)
+        swapped = unet.embed_prompt_map(masks, prompts.flip(1), F).reshape(B, F, -1, H, W)
+    assert both.shape == (B, F, unet.config.block_out_channels[0], H, W)
+    assert both[..., 5:10].abs().max() == 0  # nothing outside the regions
+    torch.testing.assert_close(both[..., :5], first[..., :5])  # region 0 holds its own prompt's code only
+    assert (both[..., :5] - swapped[..., :5]).abs().max() > 1e-4  # ... which depends on that prompt
+    assert (both[:, 0] - both[:, 1]).abs().max() > 1e-4  # and on the frame
+    cell = both[0, :, :, 0, 0]  # a region's code is the same at every position inside it
+    torch.testing.assert_close(both[0, :, :, H - 1, 4], cell)
+
+
+def test_prompt_map_reads_the_mask_channel_and_trains():
+    unet = make_tiny_unet(prompt_map=True).train()
+    unet.enable_gradient_checkpointing()
+    sample, text, g = inputs()
+    sample[:, 4] = 0.0
+    sample[:, 4, :, :, :8] = 1.0
+    out = unet(sample, 10, text, ofm=torch.full((B,), 4.0)).sample
+    out.pow(2).mean().backward()
+    assert unet.prompt_map_embedding[2].weight.grad.abs().sum() > 0
+    unet.eval()
+    with torch.no_grad():
+        plain = unet(sample, 10, text).sample
+        unet.prompt_map_embedding[2].weight.zero_()
+        unet.prompt_map_embedding[2].bias.zero_()
+        without_map = unet(sample, 10, text).sample
+    assert (plain - without_map).abs().max() > 1e-4

@@ -94,7 +94,7 @@ def make_tiny_unet(seed: int = 0, randomize_new_parts: bool = True, **fyc_config
     if randomize_new_parts:
         g = torch.Generator().manual_seed(seed + 1)
         for name, param in unet.named_parameters():
-            if ("ofm_embedding" in name or "attn_motion" in name) and param.abs().sum() == 0:
+            if ("ofm_embedding" in name or "attn_motion" in name or "prompt_map" in name) and param.abs().sum() == 0:
                 param.data = torch.randn(param.shape, generator=g) * 0.05
         unet.conv_in.weight.data[:, 4:] = torch.randn(unet.conv_in.weight[:, 4:].shape, generator=g) * 0.05
     return unet.eval()

@@ -25,6 +25,7 @@ class ConditioningState:
         ofm_embeds: (B, time_embed_dim) OFM embedding added to the time embedding.
         region_masks: (B, R, h, w) float masks at latent size, or None for a single global prompt.
         region_embeds: (B, R, L, D) one prompt embedding per region, used by both text paths.
+        prompt_map: (B·F, C, h, w) the prompt map added to `conv_in`'s output (`prompt_map=True` models).
     """
 
     num_frames: int = 1
@@ -32,10 +33,11 @@ class ConditioningState:
     ofm_embeds: torch.Tensor | None = None
     region_masks: torch.Tensor | None = None
     region_embeds: torch.Tensor | None = None
+    prompt_map: torch.Tensor | None = None
     _weights_cache: dict = field(default_factory=dict)
 
     def reset(self, **values):
-        for name in ("motion_embeds", "ofm_embeds", "region_masks", "region_embeds"):
+        for name in ("motion_embeds", "ofm_embeds", "region_masks", "region_embeds", "prompt_map"):
             setattr(self, name, None)
         self.num_frames = 1
         self._weights_cache = {}

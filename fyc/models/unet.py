@@ -8,6 +8,10 @@
 3. The motion-augmented (MA) module: a cross-attention to the motion-prompt embedding in every transformer
    block of the motion modules, output projection zero.
 
+And one of this project's, off by default: the prompt map (`prompt_map=True`), each region's pooled prompt and
+the frame index → MLP (last layer zero) → painted into the region's mask and added to the input convolution's
+output, frame by frame.
+
 Every new weight starts at zero, so a model built by `from_unet2d` computes what stock
 `UNetMotionModel.from_unet2d` computes, whatever the extra inputs hold, until training moves them.
 """
@@ -124,6 +128,12 @@ class FYCUNetMotionModel(UNetMotionModel):
             short prompt, 73 of the 77 positions are padding whose states "move left" and "move right" share, and a
             small model trained from scratch hardly told prompts apart through them (the demo model's card has the
             measurements). The pipeline and the training code read it from here.
+        prompt_map (`bool`, defaults to `False`): add the prompt map: for each region and frame, an MLP of the
+            region's prompt embedding (mean over its tokens) and the frame index, painted into the region's mask
+            (`region_masks`; the base prompt in the rest of the mask channel of `sample`) and added to `conv_in`'s output.
+            With one pooled prompt vector both cross-attentions reduce to the same bias at every position and
+            frame; the map tells each region, at each frame, which motion its prompt asks for, where the
+            convolutions that must carry the motion out can read it. Last layer zero: off until trained.
     """
 
     @register_to_config
@@ -176,6 +186,7 @@ class FYCUNetMotionModel(UNetMotionModel):
         first_frame_layout: str = "repeat",
         latent_residual: bool = False,
         prompt_pooling: str = "none",
+        prompt_map: bool = False,
     ):
         _check_choices(first_frame_layout=first_frame_layout, prompt_pooling=prompt_pooling)
         super().__init__(
@@ -222,8 +233,22 @@ class FYCUNetMotionModel(UNetMotionModel):
         nn.init.zeros_(self.ofm_embedding.linear_2.bias)
         self.time_embedding.register_forward_hook(self._add_ofm_embedding)
 
+        prompt_dim = motion_cross_attention_dim or cross_attention_dim
+        if prompt_map:
+            if not isinstance(prompt_dim, int):
+                raise ValueError("prompt_map needs motion_cross_attention_dim when cross_attention_dim varies per block")
+            width = block_out_channels[0]
+            self.prompt_map_frame_proj = Timesteps(width, flip_sin_to_cos=True, downscale_freq_shift=0)
+            self.prompt_map_embedding = nn.Sequential(
+                nn.Linear(prompt_dim + width, 4 * width), nn.SiLU(), nn.Linear(4 * width, width)
+            )
+            nn.init.zeros_(self.prompt_map_embedding[2].weight)
+            nn.init.zeros_(self.prompt_map_embedding[2].bias)
+            # conv_in itself may be replaced (PIA's, widened); the first down block always receives its output.
+            self.down_blocks[0].register_forward_pre_hook(self._add_prompt_map, with_kwargs=True)
+
         if use_motion_cross_attention:
-            dim = motion_cross_attention_dim or cross_attention_dim
+            dim = prompt_dim
             if not isinstance(dim, int):
                 raise ValueError("motion_cross_attention_dim must be an int when cross_attention_dim varies per block")
             for module in self.modules():
@@ -257,6 +282,31 @@ class FYCUNetMotionModel(UNetMotionModel):
         ofm_embeds = self.conditioning.ofm_embeds
         return emb if ofm_embeds is None else emb + ofm_embeds.to(emb.dtype)
 
+    def _add_prompt_map(self, module, args, kwargs):
+        prompt_map = self.conditioning.prompt_map
+        if prompt_map is None:
+            return None
+        kwargs["hidden_states"] = kwargs["hidden_states"] + prompt_map.to(kwargs["hidden_states"].dtype)
+        return args, kwargs
+
+    def embed_prompt_map(self, masks: torch.Tensor, prompt_embeds: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """(B, R, h, w) region masks + (B, R, D) their prompts' embeddings (mean over tokens) → (B·F, C, h, w)
+        map for `conv_in`'s output."""
+        batch, regions = masks.shape[:2]
+        width = self.config.block_out_channels[0]
+        frames = self.prompt_map_frame_proj(torch.arange(num_frames, device=masks.device))  # (F, width)
+        prompts = prompt_embeds.to(self.dtype)
+        features = torch.cat(
+            [
+                prompts[:, :, None].expand(batch, regions, num_frames, -1),
+                frames.to(self.dtype)[None, None].expand(batch, regions, num_frames, width),
+            ],
+            dim=-1,
+        )
+        codes = self.prompt_map_embedding(features)  # (B, R, F, width)
+        prompt_map = torch.einsum("brfc,brhw->bfchw", codes, masks.to(codes.dtype))
+        return prompt_map.reshape(batch * num_frames, width, *masks.shape[-2:])
+
     def embed_ofm(self, ofm: torch.Tensor) -> torch.Tensor:
         """OFM (B,) → (B, time_embed_dim). NaN entries mean "no OFM given" (classifier-free dropout) → zero."""
         ofm = ofm.float()
@@ -278,10 +328,10 @@ class FYCUNetMotionModel(UNetMotionModel):
 
         With a 4-channel adapter (AnimateDiff v2) channels 0–3 of `conv_in` take SD's weight and bias and
         channels 4–8 start at zero; with a 9-channel adapter (PIA) its `conv_in` is used as diffusers does.
-        `fyc_config` sets `use_motion_cross_attention`, `motion_cross_attention_dim`, `first_frame_layout`,
-        `latent_residual`, `prompt_pooling`.
+        `fyc_config` sets `use_motion_cross_attention`, `motion_cross_attention_dim`, `prompt_map`,
+        `first_frame_layout`, `latent_residual`, `prompt_pooling`.
         """
-        unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", *INPUT_SETTINGS}
+        unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", "prompt_map", *INPUT_SETTINGS}
         if unknown:
             raise TypeError(f"unexpected arguments for FYCUNetMotionModel.from_unet2d: {sorted(unknown)}")
         # diffusers hands PIA's conv_in module itself to the new model and writes SD's channels into it; keep
@@ -397,6 +447,16 @@ class FYCUNetMotionModel(UNetMotionModel):
             )
         if ofm is not None:
             ofm = torch.as_tensor(ofm, device=sample.device).reshape(-1).expand(batch)
+        prompt_map = None
+        if self.config.get("prompt_map", False):
+            # As in the cross-attentions: each region's prompt inside its mask, the base prompt elsewhere.
+            base = motion_encoder_hidden_states if motion_encoder_hidden_states is not None else encoder_hidden_states[::num_frames]
+            masks = sample[:, self.config.out_channels, 0, None]  # (B, 1, h, w): the mask channel, the same every frame
+            prompts = base.mean(1, keepdim=True)  # (B, 1, D)
+            if region_masks is not None:
+                masks = torch.cat([region_masks.to(masks.dtype), masks * (1 - region_masks.sum(1, keepdim=True)).clamp(min=0)], 1)
+                prompts = torch.cat([region_encoder_hidden_states.mean(2).to(prompts.dtype), prompts], 1)
+            prompt_map = self.embed_prompt_map(masks, prompts, num_frames)
         # Set every field on every call (never cleared afterwards): gradient checkpointing recomputes blocks
         # during backward, after this forward has returned, and must see the same conditioning.
         self.conditioning.reset(
@@ -405,6 +465,7 @@ class FYCUNetMotionModel(UNetMotionModel):
             ofm_embeds=None if ofm is None else self.embed_ofm(ofm),
             region_masks=region_masks,
             region_embeds=region_encoder_hidden_states,
+            prompt_map=prompt_map,
         )
         return super().forward(
             sample,
