@@ -7,7 +7,7 @@ On 32 clips of the run's latent cache (every 63rd), at noise levels t = 200, 400
 prompt: the mean squared error of the predicted clean (residual) latent inside the conditioning mask, given the clip's
 own prompt, "wrong" (the opposite motion for the directional, rotation and zoom classes; another class's canonical
 prompt otherwise) and the empty prompt. A model that reads its prompt has own < wrong, most of all at high noise,
-where the noisy latent says little. For models predicting the sample (`train.prediction_type: sample`) on residual
+where the noisy latent says little; for the directional clips "wrong" is the opposite direction. For models predicting the sample (`train.prediction_type: sample`) on residual
 latents, as the demo model does. The figures of the demo model's card came from this script.
 """
 
@@ -79,6 +79,11 @@ def main(argv=None) -> int:
     mask = region_mask_latent(pixel_mask, latents.shape[-2:])
     condition = build_condition(first, mask, latents.shape[2], pipe.unet.config.first_frame_layout)
     inside = mask[:, 0, None].expand(-1, latents.shape[2], -1, -1).bool()  # (B, F, h, w)
+    directional = torch.tensor([MOTION_CLASSES[PROMPT_TO_CLASS[p]].kind == "directional" for p in own])
+    # Inside the clicked region a region that leaves it looks the same whichever way it went: the direction shows on
+    # the path it travels, the flow mask.
+    path = region_mask_latent(torch.stack([item["motion_mask"] for item in items]).float()[:, None], latents.shape[-2:])
+    inside_directional = path[:, 0, None].expand_as(inside).bool() & directional[:, None, None, None]
     with torch.no_grad():
         prompts = {name: pipe.encode_prompt(p, "cpu") for name, p in (("own", own), ("wrong", wrong), ("none", [""] * len(own)))}
     print(f"{args.checkpoint} ({'EMA' if args.ema else 'raw'}), {len(items)} clips, mask {args.mask}; "
@@ -87,16 +92,19 @@ def main(argv=None) -> int:
         steps = torch.full((len(items),), t)
         noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(t))
         noisy = pipe.scheduler.add_noise(x0, noise, steps)
-        errors = {}
+        errors, directional_errors = {}, {}
         for name, embeds in prompts.items():
             with torch.no_grad():
                 pred = torch.cat([pipe.unet(torch.cat([noisy[i:i + 8], condition[i:i + 8]], 1), steps[i:i + 8], embeds[i:i + 8],
                                             ofm=ofm[i:i + 8], motion_encoder_hidden_states=embeds[i:i + 8]).sample
                                   for i in range(0, len(items), 8)])
             errors[name] = ((pred - x0) ** 2).mean(1)[inside].mean().item()
+            directional_errors[name] = ((pred - x0) ** 2).mean(1)[inside_directional].mean().item()
         gap = (errors["wrong"] - errors["own"]) / errors["own"]
+        moves = (directional_errors["wrong"] - directional_errors["own"]) / directional_errors["own"]
         print(f"t={t}: own {errors['own']:.4f}  wrong {errors['wrong']:.4f}  none {errors['none']:.4f}  "
-              f"(wrong vs own {gap:+.1%}, none vs own {(errors['none'] - errors['own']) / errors['own']:+.1%})")
+              f"(wrong vs own {gap:+.1%}, none vs own {(errors['none'] - errors['own']) / errors['own']:+.1%}; "
+              f"the {int(directional.sum())} move-left/right/up/down clips on their paths: wrong vs own {moves:+.1%})")
     return 0
 
 
