@@ -101,10 +101,11 @@ class VAEConfig:
     train: VAETrainConfig = field(default_factory=VAETrainConfig)
 
     @classmethod
-    def from_yaml(cls, path) -> "VAEConfig":
+    def from_yaml(cls, path, overrides=()) -> "VAEConfig":
+        """The config in the YAML file at `path`, with "section.key=value" `overrides` applied."""
         from .config import dataclass_from_yaml
 
-        config = dataclass_from_yaml(cls, path)
+        config = dataclass_from_yaml(cls, path, overrides)
         config.check()
         return config
 
@@ -481,10 +482,13 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="dtype of --export")
     parser.add_argument("--evaluate", type=Path, default=None, metavar="DIR",
                         help="only measure the held-out PSNR of the saved AutoencoderKL in DIR and print it as JSON")
+    from .train import add_set_argument
+
+    add_set_argument(parser)
 
 
 def run(args) -> int:
-    config = VAEConfig.from_yaml(args.config)
+    config = VAEConfig.from_yaml(args.config, args.overrides)
     if args.evaluate is not None:
         from diffusers import AutoencoderKL
 

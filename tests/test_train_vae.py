@@ -148,3 +148,18 @@ def test_bad_config_is_reported(tmp_path):
     path.write_text(yaml.safe_dump({"train": {"batchsize": 2}}))
     with pytest.raises(ValueError, match="unknown train settings"):
         train_vae.VAEConfig.from_yaml(path)
+
+
+def test_set_overrides_a_later_stage_from_the_command_line():
+    """A later decoder stage is the stage-2 config plus `--set`s (the demo VAE's stages 3 and 4)."""
+    path = "configs/demo_vae_decoder.yaml"
+    parser = argparse.ArgumentParser()
+    train_vae.build_parser(parser)
+    args = parser.parse_args(["--config", path, "--set", "seed=3", "--set", "data.crop_size=[64, 128]",
+                              "--set", "train.learning_rate=2.0e-4"])
+    config = train_vae.VAEConfig.from_yaml(args.config, args.overrides)
+    base = train_vae.VAEConfig.from_yaml(path)
+    assert (config.seed, config.data.crop_size, config.train.learning_rate) == (3, [64, 128], 2.0e-4)
+    assert config.train.decoder_only and config.init_from == base.init_from
+    with pytest.raises(ValueError, match="crop_size"):
+        train_vae.VAEConfig.from_yaml(path, ["data.crop_size=[60, 128]"])
