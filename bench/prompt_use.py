@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mask", choices=("motion_mask", "region_mask"), default="motion_mask",
                         help="the conditioning mask: the flow mask (the region's path) or the region's frame-0 mask")
     parser.add_argument("--items", type=int, default=32)
+    parser.add_argument("--timesteps", default=",".join(map(str, TIMESTEPS)),
+                        help="comma-separated noise levels (999: pure noise, where sampling picks the motion)")
     from fyc.train import add_set_argument
 
     add_set_argument(parser)
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
         prompts = {name: pipe.encode_prompt(p, "cpu") for name, p in (("own", own), ("wrong", wrong), ("none", [""] * len(own)))}
     print(f"{args.checkpoint} ({'EMA' if args.ema else 'raw'}), {len(items)} clips, mask {args.mask}; "
           f"x0 error inside the mask (signal {x0.pow(2).mean(1)[inside].mean():.4f})")
-    for t in TIMESTEPS:
+    for t in (int(x) for x in args.timesteps.split(",")):
         steps = torch.full((len(items),), t)
         noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(t))
         noisy = pipe.scheduler.add_noise(x0, noise, steps)
