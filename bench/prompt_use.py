@@ -7,8 +7,10 @@ On 32 clips of the run's latent cache (every 63rd), at noise levels t = 200, 400
 prompt: the mean squared error of the predicted clean (residual) latent inside the conditioning mask, given the clip's
 own prompt, "wrong" (the opposite motion for the directional, rotation and zoom classes; another class's canonical
 prompt otherwise) and the empty prompt. A model that reads its prompt has own < wrong, most of all at high noise,
-where the noisy latent says little; for the directional clips "wrong" is the opposite direction. For models predicting the sample (`train.prediction_type: sample`) on residual
-latents, as the demo model does. The figures of the demo model's card came from this script.
+where the noisy latent says little (`--timesteps 999`: pure noise, where sampling picks the motion). The
+move-left/right/up/down clips are also measured on their flow paths, where a direction shows. For models predicting
+the sample (`train.prediction_type: sample`) on residual latents, as the demo model does. The figures of the demo
+model's card came from this script.
 """
 
 from __future__ import annotations
@@ -23,16 +25,6 @@ OPPOSITE = {"move_left": "move right", "move_right": "move left", "move_up": "mo
             "rotate_clockwise": "rotate counterclockwise", "rotate_counterclockwise": "rotate clockwise",
             "zoom_in": "zoom out", "zoom_out": "zoom in"}
 TIMESTEPS = (200, 400, 600, 800)
-
-
-def load_unet_weights(unet, checkpoint: Path, ema: bool) -> None:
-    from safetensors.torch import load_file
-
-    unet.load_state_dict(load_file(str(checkpoint / "unet.safetensors")))
-    if ema and (checkpoint / "ema.pt").exists():
-        shadow = torch.load(checkpoint / "ema.pt", map_location="cpu", weights_only=True)["shadow_params"]
-        for param, value in zip(unet.parameters(), shadow):
-            param.data.copy_(value)
 
 
 def main(argv=None) -> int:
@@ -53,6 +45,7 @@ def main(argv=None) -> int:
     from fyc.conditioning import build_condition, region_mask_latent
     from fyc.data.latent_cache import LatentCacheDataset
     from fyc.data.motion_vocab import MOTION_CLASSES, PROMPT_TO_CLASS
+    from fyc.export import load_checkpoint_unet
     from fyc.train import Config, build_pipeline
 
     torch.manual_seed(0)
@@ -61,8 +54,7 @@ def main(argv=None) -> int:
     pipe = build_pipeline(config)
     if pipe.scheduler.config.prediction_type != "sample" or not pipe.unet.config.get("latent_residual"):
         parser.error("this measure is for models that predict the sample on residual latents")
-    load_unet_weights(pipe.unet, args.checkpoint, args.ema)
-    pipe.unet.eval()
+    load_checkpoint_unet(pipe.unet, args.checkpoint, config, use_ema=args.ema)
 
     cache = LatentCacheDataset(config.data["cache"])
     items = [cache[i] for i in range(0, len(cache), 63)][: args.items]

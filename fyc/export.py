@@ -34,9 +34,7 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
         sampler: the scheduler the pipeline is saved with, "ddim" (the default) or "dpmsolver++"; both on the
             training noise schedule.
     """
-    from safetensors.torch import load_file
-
-    from .train import build_pipeline, latest_checkpoint, select_trainable
+    from .train import build_pipeline, latest_checkpoint
     from .weights import save_pipeline
 
     if dtype not in DTYPES:
@@ -47,16 +45,8 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
         raise FileNotFoundError(f"no complete checkpoint at {checkpoint or root}; train first (python -m fyc train --config ...)")
     pipe = build_pipeline(config)
     unet = pipe.unet
-    unet.load_state_dict(load_file(str(path / "unet.safetensors")))
+    load_checkpoint_unet(unet, path, config, use_ema)
     ema_file = path / "ema.pt"
-    if use_ema and ema_file.exists():
-        from diffusers.training_utils import EMAModel
-
-        params = select_trainable(unet, config.train.trainable, config.train.stage)
-        ema = EMAModel(params, decay=config.train.ema_decay)
-        ema.load_state_dict(torch.load(ema_file, map_location="cpu", weights_only=True))
-        ema.copy_to(params)
-    unet.requires_grad_(False).eval()
     pipe.unet.to(DTYPES[dtype])
     pipe.vae.to(DTYPES[dtype])
     if guidance_scale is not None:
@@ -72,6 +62,26 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
         yaml.safe_dump({"checkpoint_step": step, "ema": bool(use_ema and ema_file.exists()), **_config_dict(config)}, sort_keys=False)
     )
     return destination
+
+
+def load_checkpoint_unet(unet, checkpoint, config, use_ema: bool = True) -> None:
+    """Put a training checkpoint's UNet weights into `unet` (the run's EMA weights when `use_ema` and the checkpoint
+    keeps them) and leave it frozen in eval mode. `config` is the run's: the EMA covers its trainable parameters."""
+    from safetensors.torch import load_file
+
+    from .train import select_trainable
+
+    checkpoint = Path(checkpoint)
+    unet.load_state_dict(load_file(str(checkpoint / "unet.safetensors")))
+    ema_file = checkpoint / "ema.pt"
+    if use_ema and ema_file.exists():
+        from diffusers.training_utils import EMAModel
+
+        params = select_trainable(unet, config.train.trainable, config.train.stage)
+        ema = EMAModel(params, decay=config.train.ema_decay)
+        ema.load_state_dict(torch.load(ema_file, map_location="cpu", weights_only=True))
+        ema.copy_to(params)
+    unet.requires_grad_(False).eval()
 
 
 def _config_dict(config) -> dict:
