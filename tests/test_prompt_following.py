@@ -143,6 +143,9 @@ def test_battery_on_known_videos(tmp_path):
     assert f0["videos"] == {"photos": 5 + 2, "synthetic": 5 + 2 + 4}
     rm = results["region_motion"]
     assert rm["inside"] > 1 and rm["median_ratio"] > 4 and rm["ratio_of_means"] > 4
+    # the oracle's prompt-following videos are the reference clips themselves
+    assert rm["prompt_following_ratio_of_means"] == pytest.approx(rm["reference_ratio_of_means"])
+    assert rm["reference_ratio_of_means"] > 1
     oc = results["ofm_control"]
     assert oc["spearman_mean"] == pytest.approx(1.0) and oc["spearman_pooled"] > 0.8
     assert np.all(np.diff(oc["measured_mean_per_level"]) > 0)

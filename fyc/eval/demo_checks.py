@@ -3,7 +3,9 @@
 - **frame 0**: PSNR of frame 0 against the input, on held-out photographs (`examples/benchmark`, the
   "eval" photos of `fyc.data.synthetic`) and on held-out generator clips, over every generated video;
 - **regional motion**: mean flow inside the region / mean flow outside it (dilated), raw model output
-  without compositing (`fyc.eval.metrics.region_metrics`);
+  without compositing (`fyc.eval.metrics.region_metrics`); also on the generator's own clips of the
+  prompt-following items, next to the model's videos of them: a region that moves away or grows leaves
+  its mask, so the asked-for motion itself puts some flow outside;
 - **OFM control**: the same items at >= 5 requested OFM levels (same seed), measured OFM of each video,
   Spearman rank correlation per item;
 - **left vs right**: "move left" and "move right" on the same region and seed; signed horizontal flow of
@@ -225,7 +227,7 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
                            "correct": bool(dx["left"] < 0 < dx["right"])})
 
     # prompt following
-    true, predicted, kinds, reference_predicted = [], [], [], []
+    true, predicted, kinds, reference_predicted, reference_rows = [], [], [], [], []
     for item, name, kind in confusion_items(options, size):
         row, video = run("prompt_following", item, item.reference_ofm)
         mask = _region_at(item, video)
@@ -233,6 +235,9 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
                    predicted=P.classify_motion(video, mask, options.flow_method))
         true.append(name), predicted.append(row["predicted"]), kinds.append(kind)
         reference_predicted.append(P.classify_motion(item.reference, item.regions[0].mask, options.flow_method))
+        # What the asked-for motion itself does to inside/outside: a region that moves away or grows leaves
+        # its dilated frame-0 mask, so following the prompt raises "outside" too.
+        reference_rows.append(_measure(item, item.reference, options))
 
     labels = P.LABELS  # every class as a column: a video may do what nobody asked for
     matrix = P.confusion_matrix(true, predicted, labels)
@@ -245,6 +250,11 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
     ratios = [r["motion_ratio"] for r in videos if r["motion_ratio"] is not None]
     motion = M.mean_or_none(r["region_motion"] for r in videos)
     leakage = M.mean_or_none(r["region_leakage"] for r in videos)
+
+    def ratio_of_means(rows):
+        rows = list(rows)
+        return _motion_ratio(M.mean_or_none(r["region_motion"] for r in rows),
+                             M.mean_or_none(r["region_leakage"] for r in rows))
     return {
         "first_frame_psnr": {
             "photos": M.mean_or_none(r["first_frame_psnr"] for r in by_source["photos"]),
@@ -259,6 +269,8 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
             "mean_ratio": M.mean_or_none(ratios),
             "median_ratio": float(np.median(ratios)) if ratios else None,
             "share_at_least_4x": float(np.mean([x >= TARGETS["motion_ratio"] for x in ratios])) if ratios else None,
+            "prompt_following_ratio_of_means": ratio_of_means(r for r in videos if r["check"] == "prompt_following"),
+            "reference_ratio_of_means": ratio_of_means(reference_rows),
         },
         "ofm_control": {
             "levels": [float(v) for v in options.ofm_levels],
@@ -318,6 +330,9 @@ def _summary_rows(r: dict) -> list[tuple[str, str, str]]:
         ("Motion inside / outside the region (raw output): ratio of means; median per video", "≥ 4×",
          f"{_fmt(rm['ratio_of_means'], '.1f', '×')}; {_fmt(rm['median_ratio'], '.1f', '×')}"),
         ("Videos with inside ≥ 4× outside", "", _fmt(rm["share_at_least_4x"], ".0%")),
+        ("Inside / outside, ratio of means: prompt-following videos; the generator's own clips for them", "",
+         f"{_fmt(rm.get('prompt_following_ratio_of_means'), '.1f', '×')}; "
+         f"{_fmt(rm.get('reference_ratio_of_means'), '.1f', '×')}"),
         (f"OFM control: Spearman over {len(oc['levels'])} levels, mean per item (pooled)", "≥ 0.8",
          f"{_fmt(oc['spearman_mean'])} ({_fmt(oc['spearman_pooled'])})"),
         ("'move left' vs 'move right' move opposite ways (correct signs)", "all",
