@@ -69,6 +69,10 @@ class TrainConfig:
     # flow motion mask, which is the region's whole path and so already says where it goes. Needs data that knows
     # its regions (synthetic clips; a latent cache built since it stores them).
     clicked_mask_ratio: float = 0.0
+    # Share of clips (stage 2) whose motion prompt reaches only their moving region, the empty prompt the rest of
+    # the frame, as the pipeline conditions on regions; otherwise the prompt reaches every position. Needs data
+    # that knows its regions, as clicked_mask_ratio does.
+    regional_prompt_ratio: float = 0.0
     # What the UNet predicts: None keeps the scheduler's (v_prediction for SD / AnimateDiff-based models), or
     # "v_prediction" | "epsilon" | "sample". It is written into the pipeline's scheduler config, so sampling follows.
     prediction_type: str | None = None
@@ -363,11 +367,25 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     if cfg.stage >= 2 and pipe.unet.config.use_motion_cross_attention:
         motion_prompts = ["" if drop else p for p, drop in zip(motion_prompts, (rand(b) < cfg.motion_dropout).tolist())]
         motion = texts(motion_prompts).to(dtype)
+    region_kwargs = {}
+    if cfg.stage >= 2 and cfg.regional_prompt_ratio > 0:
+        if "region_mask" not in batch:
+            raise ValueError("train.regional_prompt_ratio needs clips that know their moving regions (synthetic data), "
+                             "as train.clicked_mask_ratio does: rebuild the latent cache or set it to 0")
+        regional = (rand(b) < cfg.regional_prompt_ratio).view(b, 1, 1)
+        # The pipeline's soft region masks: area-averaged at latent size; zero where the clip stays global.
+        region_masks = F.interpolate(batch["region_mask"].to(device).float()[:, None], size=size, mode="area")
+        region_kwargs = {"region_masks": (region_masks * regional[..., None]).to(dtype),
+                         "region_encoder_hidden_states": text[:, None]}
+        empty = texts([""] * b).to(dtype)
+        text = torch.where(regional, empty, text)
+        if motion is not None:
+            motion = torch.where(regional, empty, motion)
     ofm = batch["ofm"].to(device).float().clone()
     ofm[rand(b) < cfg.ofm_dropout] = float("nan")
 
     model_input = torch.cat([noisy, condition], dim=1).to(pipe.unet.dtype)
-    prediction = unet(model_input, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion).sample.float()
+    prediction = unet(model_input, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion, **region_kwargs).sample.float()
     error = (prediction - target) ** 2
     if cfg.region_loss_weight != 1.0:
         error = error * (1 + (cfg.region_loss_weight - 1) * mask[:, :, None])

@@ -64,6 +64,24 @@ def test_several_regions(pipe, image):
     assert np.abs(frames - other).max() > 1e-4
 
 
+
+def test_a_region_prompt_reaches_only_its_region(pipe, image):
+    """One region as several: its prompt goes in as a regional prompt (soft mask at latent size), the base prompt
+    of the conditional branch is the empty prompt, and the unconditional branch has no region at all."""
+    calls = []
+    hook = pipe.unet.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs), with_kwargs=True)
+    try:
+        run(pipe, image, guidance_scale=3.0)
+    finally:
+        hook.remove()
+    kwargs = calls[0]
+    masks, prompts = kwargs["region_masks"], kwargs["region_encoder_hidden_states"]
+    assert masks.shape[:2] == (2, 1) and prompts.shape[:2] == (2, 1)
+    assert masks[0].abs().sum() == 0 and masks[1].amax() == 1 and 0 < masks[1].mean() < 0.5
+    empty, sway = pipe.encode_prompt("", "cpu"), pipe.encode_prompt("sway", "cpu")
+    torch.testing.assert_close(kwargs["encoder_hidden_states"], torch.cat([empty, empty]))
+    torch.testing.assert_close(prompts[1, 0], sway[0])
+
 def test_seeded_generation_is_deterministic(pipe, image):
     a = run(pipe, image, generator=torch.Generator().manual_seed(3))
     b = run(pipe, image, generator=torch.Generator().manual_seed(3))

@@ -148,6 +148,59 @@ def test_ema_checkpointing_and_accumulation_options_run(tmp_path):
     assert ma and all(saved[k].abs().sum() == 0 for k in ma)
 
 
+
+def test_regional_prompt_ratio_confines_the_prompt_to_the_region():
+    """With regional_prompt_ratio a clip's motion prompt reaches the UNet as the pipeline gives a region's prompt:
+    inside the region's area-averaged frame-0 mask, with the empty prompt on both text paths everywhere else."""
+    import torch.nn.functional as F
+
+    from fyc.train import TextCache, TrainConfig, build_dataset, build_pipeline, training_loss, _collate
+
+    config = Config.from_yaml(CONFIG)
+    pipe = build_pipeline(config)
+    batch = _collate([build_dataset(config.data)[i] for i in range(4)])
+    texts = TextCache(pipe, "cpu")
+    seen = []
+
+    def unet(sample, timesteps, text, **kwargs):
+        seen.append((text, kwargs))
+        return pipe.unet(sample, timesteps, text, **kwargs)
+
+    def run(ratio, seed=0, **settings):
+        seen.clear()
+        settings = {"stage": 2, "text_dropout": 0.0, "motion_dropout": 0.0, "ofm_dropout": 0.0, **settings}
+        cfg = TrainConfig(regional_prompt_ratio=ratio, **settings)
+        with torch.no_grad():
+            loss = training_loss(pipe, unet, batch, texts, cfg, torch.Generator().manual_seed(seed), "cpu")
+        assert torch.isfinite(loss)
+        return seen[0]
+
+    prompts, empty = texts(list(batch["motion_prompt"])), texts([""] * 4)
+    text, kwargs = run(0.0)
+    assert "region_masks" not in kwargs and torch.equal(text, prompts)
+    text, kwargs = run(1.0)
+    size = kwargs["region_masks"].shape[-2:]
+    expected = F.interpolate(batch["region_mask"].float()[:, None], size=size, mode="area")
+    assert torch.equal(kwargs["region_masks"], expected) and expected.amax() == 1 and expected.amin() == 0
+    assert torch.equal(kwargs["region_encoder_hidden_states"], prompts[:, None])
+    assert torch.equal(text, empty) and torch.equal(kwargs["motion_encoder_hidden_states"], empty)
+    # a mixed batch: each clip is wholly regional (mask, empty base prompt) or wholly global (no mask, its prompt)
+    kinds = set()
+    for seed in range(6):
+        text, kwargs = run(0.5, seed=seed)
+        for i in range(4):
+            regional = bool(kwargs["region_masks"][i].any())
+            kinds.add(regional)
+            assert torch.equal(text[i], empty[i] if regional else prompts[i])
+            assert torch.equal(kwargs["motion_encoder_hidden_states"][i], text[i])
+    assert kinds == {True, False}
+    # text dropout empties the region's prompt too
+    _, kwargs = run(1.0, text_dropout=1.0)
+    assert torch.equal(kwargs["region_encoder_hidden_states"], empty[:, None])
+    without = {k: v for k, v in batch.items() if k != "region_mask"}
+    with pytest.raises(ValueError, match="regional_prompt_ratio needs clips"):
+        training_loss(pipe, unet, without, texts, TrainConfig(stage=2, regional_prompt_ratio=0.5), torch.Generator(), "cpu")
+
 def test_training_loss_honours_mask_ratio_and_dropouts():
     """What the UNet is given: the first-frame latent masked at the configured ratio (0 and 1 here), and text,
     motion prompt and OFM dropped (replaced by the empty prompt / NaN) when their dropout is 1."""
