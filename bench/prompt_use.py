@@ -6,11 +6,12 @@
 On 32 clips of the run's latent cache (every 63rd), at noise levels t = 200, 400, 600, 800, the same noise for every
 prompt: the mean squared error of the predicted clean (residual) latent inside the conditioning mask, given the clip's
 own prompt, "wrong" (the opposite motion for the directional, rotation and zoom classes; another class's canonical
-prompt otherwise) and the empty prompt. A model that reads its prompt has own < wrong, most of all at high noise,
-where the noisy latent says little (`--timesteps 999`: pure noise, where sampling picks the motion). The
-move-left/right/up/down clips are also measured on their flow paths, where a direction shows. For models predicting
-the sample (`train.prediction_type: sample`) on residual latents, as the demo model does. The figures of the demo
-model's card came from this script.
+prompt otherwise) and the empty prompt, each given as the pipeline gives it: inside the region's frame-0 mask, the
+empty prompt elsewhere (figures measured before 2026-11-30 gave it to every position). A model that reads its
+prompt has own < wrong, most of all at high noise, where the noisy latent says little (`--timesteps 999`: pure
+noise, where sampling picks the motion). The move-left/right/up/down clips are also measured on their flow paths,
+where a direction shows. For models predicting the sample (`train.prediction_type: sample`) on residual latents, as
+the demo model does. The figures of the demo model's card came from this script.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def main(argv=None) -> int:
     x0 = latents - first[:, :, None]
     mask = region_mask_latent(pixel_mask, latents.shape[-2:])
     condition = build_condition(first, mask, latents.shape[2], pipe.unet.config.first_frame_layout)
+    regions = torch.stack([item["region_mask"] for item in items]).float()[:, None]
+    region_masks = torch.nn.functional.interpolate(regions, size=latents.shape[-2:], mode="area")
     inside = mask[:, 0, None].expand(-1, latents.shape[2], -1, -1).bool()  # (B, F, h, w)
     directional = torch.tensor([MOTION_CLASSES[PROMPT_TO_CLASS[p]].kind == "directional" for p in own])
     # Inside the clicked region a region that leaves it looks the same whichever way it went: the direction shows on
@@ -89,8 +92,10 @@ def main(argv=None) -> int:
         errors, directional_errors = {}, {}
         for name, embeds in prompts.items():
             with torch.no_grad():
-                pred = torch.cat([pipe.unet(torch.cat([noisy[i:i + 8], condition[i:i + 8]], 1), steps[i:i + 8], embeds[i:i + 8],
-                                            ofm=ofm[i:i + 8], motion_encoder_hidden_states=embeds[i:i + 8]).sample
+                # As the pipeline conditions: the prompt inside the clicked region, the empty prompt elsewhere.
+                pred = torch.cat([pipe.unet(torch.cat([noisy[i:i + 8], condition[i:i + 8]], 1), steps[i:i + 8],
+                                            prompts["none"][i:i + 8], ofm=ofm[i:i + 8], region_masks=region_masks[i:i + 8],
+                                            region_encoder_hidden_states=embeds[i:i + 8, None]).sample
                                   for i in range(0, len(items), 8)])
             errors[name] = ((pred - x0) ** 2).mean(1)[inside].mean().item()
             directional_errors[name] = ((pred - x0) ** 2).mean(1)[inside_directional].mean().item()
