@@ -47,3 +47,17 @@ def test_demo_model_moves_the_region_of_a_held_out_clip_and_keeps_frame_zero(pip
     assert M.first_frame_psnr(image, video) >= 20.0  # frame 0 is the VAE's reconstruction of the input
     motion = M.region_metrics(video, [region])
     assert motion["region_motion"] > 3 * max(motion["region_leakage"], 1e-3), motion
+
+
+def test_demo_model_moves_a_held_out_region_the_way_its_prompt_says(pipe):
+    """'move left' and 'move right' on the same region of a held-out photograph, same noise: opposite ways."""
+    from fyc.eval import prompt_following as P
+
+    clip = generate_clip(11, "eval", 128, 16, motion_class="shake", speed=4.0)
+    image, region = np.array(clip.frames[0]), clip.regions[0].region_mask
+    dx = {}
+    for side in ("left", "right"):
+        video = pipe(image, [Region(region, f"move {side}")], ofm=6.0, generator=torch.Generator().manual_seed(0),
+                     output_type="np").frames[0]
+        dx[side] = P.horizontal_direction(M.as_uint8_video(video), region)
+    assert dx["left"] < 0 < dx["right"], dx
