@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     add_set_argument(parser)
     args = parser.parse_args(argv)
 
-    from fyc.conditioning import build_condition, region_mask_latent
+    from fyc.conditioning import build_condition, region_mask_latent, region_prompt_masks
     from fyc.data.latent_cache import LatentCacheDataset
     from fyc.data.motion_vocab import MOTION_CLASSES, PROMPT_TO_CLASS
     from fyc.export import load_checkpoint_unet
@@ -73,8 +73,7 @@ def main(argv=None) -> int:
     x0 = latents - first[:, :, None]
     mask = region_mask_latent(pixel_mask, latents.shape[-2:])
     condition = build_condition(first, mask, latents.shape[2], pipe.unet.config.first_frame_layout)
-    regions = torch.stack([item["region_mask"] for item in items]).float()[:, None]
-    region_masks = torch.nn.functional.interpolate(regions, size=latents.shape[-2:], mode="area")
+    region_masks = region_prompt_masks(torch.stack([item["region_mask"] for item in items])[:, None], latents.shape[-2:])
     inside = mask[:, 0, None].expand(-1, latents.shape[2], -1, -1).bool()  # (B, F, h, w)
     directional = torch.tensor([MOTION_CLASSES[PROMPT_TO_CLASS[p]].kind == "directional" for p in own])
     # Inside the clicked region a region that leaves it looks the same whichever way it went: the direction shows on

@@ -10,6 +10,12 @@ import torch
 import torch.nn.functional as F
 
 
+def region_prompt_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pixel masks (B, R, H, W) → soft (B, R, h, w) latent masks where each region's prompt applies: the share of
+    every latent cell a region covers. Training and the pipeline both use this, so a prompt reaches the same cells."""
+    return F.interpolate(masks.float(), size=size, mode="area")
+
+
 def region_mask_latent(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Binary (B, 1, H, W) pixel mask → binary (B, 1, h, w) latent mask.
 

@@ -25,7 +25,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .conditioning import build_condition, region_mask_latent
+from .conditioning import build_condition, region_mask_latent, region_prompt_masks
 from .models import FYCUNetMotionModel
 from .region import Region
 
@@ -325,7 +325,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
         latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
         region_masks = _exclusive_masks([r.mask for r in regions]).to(device)  # (1, R, H0, W0)
         union_latent = region_mask_latent(region_masks.amax(1, keepdim=True), latent_size)  # (1, 1, h, w)
-        soft_region_masks = F.interpolate(region_masks, size=latent_size, mode="area")  # (1, R, h, w)
+        soft_region_masks = region_prompt_masks(region_masks, latent_size)  # (1, R, h, w)
 
         # 2. Text: each motion prompt feeds both the spatial and the motion (MA) cross-attention inside its region,
         # the empty prompt outside every region (regional prompter). One region too: a prompt that reached the

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from .conditioning import build_condition, mask_first_frame_latent, region_mask_latent
+from .conditioning import build_condition, mask_first_frame_latent, region_mask_latent, region_prompt_masks
 
 
 @dataclass
@@ -373,8 +373,8 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
             raise ValueError("train.regional_prompt_ratio needs clips that know their moving regions (synthetic data), "
                              "as train.clicked_mask_ratio does: rebuild the latent cache or set it to 0")
         regional = (rand(b) < cfg.regional_prompt_ratio).view(b, 1, 1)
-        # The pipeline's soft region masks: area-averaged at latent size; zero where the clip stays global.
-        region_masks = F.interpolate(batch["region_mask"].to(device).float()[:, None], size=size, mode="area")
+        # The pipeline's soft region masks; zero where the clip stays global.
+        region_masks = region_prompt_masks(batch["region_mask"].to(device)[:, None], size)
         region_kwargs = {"region_masks": (region_masks * regional[..., None]).to(dtype),
                          "region_encoder_hidden_states": text[:, None]}
         empty = texts([""] * b).to(dtype)
