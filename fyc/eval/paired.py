@@ -37,8 +37,8 @@ def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray,
                          "run both with the same options and seed.")
     keys = sorted(base_videos)
 
-    def videos(field, transform=float, check=None):
-        pairs = [(base_videos[k].get(field), var_videos[k].get(field)) for k in keys if check in (None, k[0])]
+    def videos(field, transform=float):
+        pairs = [(base_videos[k].get(field), var_videos[k].get(field)) for k in keys]
         pairs = [(transform(a), transform(b)) for a, b in pairs if a is not None and b is not None]
         pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
         return np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
