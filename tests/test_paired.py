@@ -35,6 +35,17 @@ def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_items():
     assert bootstrap_mean_interval(few, seed=3) == bootstrap_mean_interval(few, seed=3)
 
 
+def test_bootstrap_resamples_values_of_one_item_together():
+    # two items of five videos each: the videos agree within an item, the items disagree
+    differences, groups = [1.0] * 5 + [-0.2] * 5, ["a"] * 5 + ["b"] * 5
+    lo, hi = bootstrap_mean_interval(differences)
+    assert lo > 0  # as if ten independent videos: "better"
+    lo_items, hi_items = bootstrap_mean_interval(differences, groups)
+    assert lo_items == pytest.approx(-0.2) and hi_items == pytest.approx(1.0)  # two items say little
+    # groups of one value each are the plain bootstrap
+    assert bootstrap_mean_interval(differences, list(range(10))) == pytest.approx((lo, hi))
+
+
 def test_a_model_against_itself_differs_by_nothing(batteries):
     moving, _ = batteries
     comparison = paired_comparison(moving, moving)
@@ -45,6 +56,7 @@ def test_a_model_against_itself_differs_by_nothing(batteries):
     assert comparison["prompt_following_correct"]["items"] == 4
     assert comparison["left_right_correct"]["items"] == 2
     assert comparison["ofm_spearman"]["items"] == 1
+    assert comparison["log2_motion_ratio"]["items"] == OPTIONS.generations() == 5 + 4 + 4
 
 
 def test_a_still_model_is_worse_where_it_should_be(batteries):

@@ -4,6 +4,8 @@ Two runs of `fyc.eval.demo_checks.run_battery` with the same options generate th
 seeds, so each video of one model has a twin in the other. `paired_comparison` takes, per measure, the
 per-item differences (variant minus baseline) and a percentile bootstrap over items of their mean: a
 difference whose 95 % interval excludes 0 is called better or worse, anything else "no clear difference".
+Videos of the same item (the five OFM levels of a sweep item, the left and right videos of a left/right
+item) are resampled together, since they share a photograph and a region and so are not independent.
 An ablation at a small training budget is only as conclusive as these intervals say.
 """
 
@@ -27,8 +29,17 @@ def _video_key(row: dict) -> tuple:
     return row["check"], row["id"], row["prompt"], float(row["requested_ofm"])
 
 
-def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per measure, the baseline's and the variant's values over the items both have, in the same order."""
+def _item_of(key: tuple) -> str:
+    """The item a video belongs to: its check and its id without the left/right suffix."""
+    check, video_id = key[0], key[1]
+    if check == "left_right":
+        video_id = video_id.rsplit("/", 1)[0]
+    return f"{check}:{video_id}"
+
+
+def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray, np.ndarray, list | None]]:
+    """Per measure, the baseline's and the variant's values over the items both have, in the same order, and the
+    item of each value where several values share one (else None)."""
     base_videos = {_video_key(r): r for r in baseline["videos"]}
     var_videos = {_video_key(r): r for r in variant["videos"]}
     if base_videos.keys() != var_videos.keys():
@@ -38,16 +49,16 @@ def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray,
     keys = sorted(base_videos)
 
     def videos(field, transform=float):
-        pairs = [(base_videos[k].get(field), var_videos[k].get(field)) for k in keys]
-        pairs = [(transform(a), transform(b)) for a, b in pairs if a is not None and b is not None]
-        pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
-        return np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
+        rows = [(base_videos[k].get(field), var_videos[k].get(field), _item_of(k)) for k in keys]
+        rows = [(transform(a), transform(b), g) for a, b, g in rows if a is not None and b is not None]
+        rows = [(a, b, g) for a, b, g in rows if math.isfinite(a) and math.isfinite(b)]
+        return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), [r[2] for r in rows]
 
     def items(section, field):
         base = {x["id"]: x[field] for x in baseline[section]["items"]}
         var = {x["id"]: x[field] for x in variant[section]["items"]}
         ids = [i for i in sorted(base) if i in var and base[i] is not None and var[i] is not None]
-        return np.array([float(base[i]) for i in ids]), np.array([float(var[i]) for i in ids])
+        return np.array([float(base[i]) for i in ids]), np.array([float(var[i]) for i in ids]), None
 
     base_pf = {k: float(r["predicted"] == r["requested_class"]) for k, r in base_videos.items()
                if r["check"] == "prompt_following"}
@@ -58,17 +69,23 @@ def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray,
         "log2_motion_ratio": videos("motion_ratio", lambda x: math.log2(max(float(x), 1e-9))),
         "ofm_spearman": items("ofm_control", "spearman"),
         "left_right_correct": items("left_right", "correct"),
-        "prompt_following_correct": (np.array([base_pf[k] for k in pf_keys]), np.array([var_pf[k] for k in pf_keys])),
+        "prompt_following_correct": (np.array([base_pf[k] for k in pf_keys]), np.array([var_pf[k] for k in pf_keys]),
+                                     None),
     }
 
 
-def bootstrap_mean_interval(differences, resamples: int = 4000, seed: int = 0, level: float = 0.95):
-    """Percentile bootstrap interval of the mean of `differences` (resampling items with replacement)."""
+def bootstrap_mean_interval(differences, groups=None, resamples: int = 4000, seed: int = 0, level: float = 0.95):
+    """Percentile bootstrap interval of the mean of `differences`, resampling items with replacement; with
+    `groups` (one label per difference), resampling whole groups, so values that share an item move together."""
     d = np.asarray(differences, dtype=float)
     if d.size == 0:
         return None
+    labels = np.arange(d.size) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    sums = np.bincount(labels, weights=d)
+    counts = np.bincount(labels).astype(float)
     rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
+    drawn = rng.integers(0, sums.size, size=(resamples, sums.size))
+    means = sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1)
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
@@ -76,11 +93,11 @@ def bootstrap_mean_interval(differences, resamples: int = 4000, seed: int = 0, l
 
 def paired_comparison(baseline: dict, variant: dict, resamples: int = 4000, seed: int = 0) -> dict:
     """Per measure of `MEASURES`: baseline mean, variant mean, mean difference (variant − baseline), its 95 %
-    bootstrap interval, the number of paired items and a verdict ("better", "worse", "no clear difference")."""
+    bootstrap interval, the number of paired values and a verdict ("better", "worse", "no clear difference")."""
     out = {}
-    for name, (base, var) in _paired_values(baseline, variant).items():
+    for name, (base, var, groups) in _paired_values(baseline, variant).items():
         diff = var - base
-        interval = bootstrap_mean_interval(diff, resamples, seed)
+        interval = bootstrap_mean_interval(diff, groups, resamples, seed)
         if interval is None:
             verdict = "not measured"
         elif interval[0] > 0:
@@ -108,11 +125,11 @@ def paired_markdown(baseline_name: str, comparisons: dict[str, dict]) -> str:
     """A Markdown section: one table per variant of `paired_comparison` results against `baseline_name`."""
     lines = ["## Paired differences against the baseline", "",
              f"Per measure: the mean over items of (variant − {baseline_name}), the same items and seeds on both "
-             "sides, with a 95 % percentile bootstrap interval over items (`fyc/eval/paired.py`). A verdict "
+             "sides, with a 95 % percentile bootstrap interval over items (the videos of one sweep or left/right item resampled together; `fyc/eval/paired.py`). A verdict "
              "other than \"no clear difference\" needs the interval to exclude 0. Every measure is higher-is-better; "
              "a log2 motion ratio difference of +1 means the inside/outside ratio doubled.", ""]
     for variant, comparison in comparisons.items():
-        lines += [f"### {variant}", "", "| measure | items | baseline | variant | difference [95 % interval] | verdict |",
+        lines += [f"### {variant}", "", "| measure | n | baseline | variant | difference [95 % interval] | verdict |",
                   "|---|---|---|---|---|---|"]
         for name, c in comparison.items():
             label, _ = MEASURES[name]
