@@ -15,13 +15,13 @@ import math
 
 import numpy as np
 
-# name -> (what one item contributes, unit). Every measure is "higher is better".
+# name -> what one value is. Every measure is higher-is-better.
 MEASURES = {
-    "first_frame_psnr": ("frame 0 vs input, PSNR per video", "dB"),
-    "log2_motion_ratio": ("log2 of inside / outside motion per video", "log2"),
-    "ofm_spearman": ("Spearman of requested vs measured OFM per sweep item", ""),
-    "left_right_correct": ("'move left' goes left and 'move right' right, per item", "share"),
-    "prompt_following_correct": ("classifier names the requested motion, per prompt-following video", "share"),
+    "first_frame_psnr": "frame 0 vs input, PSNR per video",
+    "log2_motion_ratio": "log2 of inside / outside motion per video",
+    "ofm_spearman": "Spearman of requested vs measured OFM per sweep item",
+    "left_right_correct": "'move left' goes left and 'move right' right, per item",
+    "prompt_following_correct": "classifier names the requested motion, per prompt-following video",
 }
 
 
@@ -132,7 +132,7 @@ def paired_markdown(baseline_name: str, comparisons: dict[str, dict]) -> str:
         lines += [f"### {variant}", "", "| measure | n | baseline | variant | difference [95 % interval] | verdict |",
                   "|---|---|---|---|---|---|"]
         for name, c in comparison.items():
-            label, _ = MEASURES[name]
+            label = MEASURES[name]
             interval = c["interval_95"]
             span = "n/a" if interval is None else f"{c['difference']:+.2f} [{interval[0]:+.2f}, {interval[1]:+.2f}]"
             lines.append(f"| {label} | {c['items']} | {_cell(c['baseline'], '.2f')} | {_cell(c['variant'], '.2f')} | "
