@@ -1,5 +1,5 @@
 """The flow-based motion classifier (fyc/eval/prompt_following.py) and the demo model's check battery
-(fyc/eval/demo_checks.py, bench/demo_model_checks.py)."""
+(experiments/demo_checks.py, experiments/demo_model_checks.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from demo_checks import QUICK, BatteryOptions, run_battery, write_outputs
 
 from fyc.data.motion_vocab import MOTION_CLASS_NAMES
 from fyc.eval import metrics as M
-from fyc.eval.demo_checks import QUICK, BatteryOptions, run_battery, write_outputs
 from fyc.eval.prompt_following import (
     LABELS,
     STILL,
@@ -79,7 +79,7 @@ def test_noise_alone_is_still_and_bad_masks_are_refused():
 
 def test_classifier_on_held_out_generator_clips():
     # 2 clips per class from the eval split (held-out photos), 128 px, 16 frames; the same measure on 40 per
-    # class (bench/demo_model_checks.py --classifier 40) reads 99.8%
+    # class (experiments/demo_model_checks.py --classifier 40) reads 99.8%
     result = validate_on_generator(clips_per_class=2, split="eval", size=128, num_frames=16, seed=0)
     assert result["clips"] == 2 * len(MOTION_CLASS_NAMES)
     assert result["accuracy"] >= 0.9, result["confusion"]
@@ -184,7 +184,7 @@ def test_bench_script_compares_two_models_on_the_tiny_pipeline(tmp_path, one_tor
     from fyc.weights import save_pipeline
 
     folder = save_pipeline(make_tiny_pipeline(), tmp_path / "tiny", name="tiny model")
-    spec = importlib.util.spec_from_file_location("demo_model_checks", ROOT / "bench" / "demo_model_checks.py")
+    spec = importlib.util.spec_from_file_location("demo_model_checks", ROOT / "experiments" / "demo_model_checks.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "checks.json"

@@ -34,7 +34,7 @@ STILL = "still"
 LABELS: tuple[str, ...] = MOTION_CLASS_NAMES + (STILL,)
 
 # Thresholds in reference px/frame (or ratios); calibrated on the train split of fyc.data.synthetic and
-# checked on its held-out eval split (tests/test_prompt_following.py, bench/demo_model_checks.py).
+# checked on its held-out eval split (tests/test_prompt_following.py, experiments/demo_model_checks.py).
 STILL_SPEED = 0.3  # coherent rim speed below which a region is still (synthetic motions start at 0.5)
 CONSISTENT = 0.5  # |mean| / mean |.| above which a signed series "keeps its sign"
 STRAIGHT = 0.6  # |net displacement| / path length above which a translation is a move

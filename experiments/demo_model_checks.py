@@ -1,12 +1,12 @@
-"""The demo model's measured checks for its model card (issue 5, item 4), one or more models side by side.
+"""The demo model's measured checks for its model card, one or more models side by side.
 
-    python bench/demo_model_checks.py --quick                                   # the default model, minutes
-    python bench/demo_model_checks.py --weights weights/demo --out docs/results/demo_checks.json
-    python bench/demo_model_checks.py --weights runs/ablate-mask0/pipeline --weights runs/ablate-mask07/pipeline
-    python bench/demo_model_checks.py --classifier 40     # no model: the classifier on 40 held-out clips per class
+    python experiments/demo_model_checks.py --quick                                   # the default model, minutes
+    python experiments/demo_model_checks.py --weights weights/demo --out docs/results/demo_checks.json
+    python experiments/demo_model_checks.py --weights runs/ablate-mask0/pipeline --weights runs/ablate-mask07/pipeline
+    python experiments/demo_model_checks.py --classifier 40     # no model: the classifier on 40 held-out clips per class
 
 Writes the JSON (`--out`), a Markdown section ready to paste into weights/demo/README.md (same name, .md)
-and a confusion-matrix heatmap per model (`*_confusion*.png`). What is measured: fyc/eval/demo_checks.py.
+and a confusion-matrix heatmap per model (`*_confusion*.png`). What is measured: experiments/demo_checks.py.
 The default battery is 52 generations per model (~11 min at 12 s a video on the 2-core CPU); --quick is 19
 at 8 steps.
 """
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     import torch
 
     from fyc.data.motion_vocab import MOTION_CLASS_NAMES
-    from fyc.eval.demo_checks import FULL, QUICK, pipeline_generator, run_battery, write_outputs
+    from demo_checks import FULL, QUICK, pipeline_generator, run_battery, write_outputs
     from fyc.weights import describe, load_pipeline
 
     options = dataclasses.replace(QUICK if args.quick else FULL, seed=args.seed, num_frames=args.num_frames)
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                               log=lambda line: print("  " + line, flush=True))
         results["model"] = describe(pipe)
         runs.append((name, results))
-    command = "python bench/demo_model_checks.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python experiments/demo_model_checks.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     out, md, images = write_outputs(runs, args.out, command.strip(),
                                     meta={"date": time.strftime("%Y-%m-%d %H:%M"), "device": device})
     print(f"Wrote {out}, {md}, " + ", ".join(map(str, images)))
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
 
 
 def classifier_ceiling(args) -> int:
-    from fyc.eval.demo_checks import SHORT_LABELS
+    from demo_checks import SHORT_LABELS
     from fyc.eval.prompt_following import validate_on_generator
 
     started = time.perf_counter()

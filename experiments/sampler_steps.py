@@ -1,6 +1,6 @@
 """Quality vs denoising steps: DDIM against DPM-Solver++ on the regional metrics.
 
-    python bench/bench_steps.py [--weights DIR] [--set synthetic] [--steps 5 10 15 20 25 30 40 50] [--quick]
+    python experiments/sampler_steps.py [--weights DIR] [--set synthetic] [--steps 5 10 15 20 25 30 40 50] [--quick]
                                 [--out docs/results/steps.json]
 
 Every item of the benchmark set (fyc/eval/benchmark.py) is animated once per (sampler, step count) with
@@ -17,7 +17,7 @@ and the fewest steps that meet all four, for each sampler.
 
 Samplers: the pipeline's own DDIM (v-prediction, zero terminal SNR, trailing spacing) and
 `DPMSolverMultistepScheduler.from_config(same config, algorithm_type="dpmsolver++", solver_order=2)`.
-Without weights (no --weights and no demo model) it prints why and exits 0, so `make bench` still runs.
+Without weights (no --weights and no demo model) it prints why and exits 0.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main():
     try:
         pipe = load_pipeline(args.weights)
     except FileNotFoundError as err:
-        print(f"bench_steps: skipped, no weights to measure ({err})")
+        print(f"sampler_steps: skipped, no weights to measure ({err})")
         return
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe.to(device)

@@ -1,6 +1,6 @@
 """Paired comparison of two models' check batteries: is a difference larger than the spread of the items?
 
-Two runs of `fyc.eval.demo_checks.run_battery` with the same options generate the same items with the same
+Two runs of `demo_checks.run_battery` with the same options generate the same items with the same
 seeds, so each video of one model has a twin in the other. `paired_comparison` takes, per measure, the
 per-item differences (variant minus baseline) and a percentile bootstrap over items of their mean: a
 difference whose 95 % interval excludes 0 is called better or worse, anything else "no clear difference".
@@ -125,7 +125,7 @@ def paired_markdown(baseline_name: str, comparisons: dict[str, dict]) -> str:
     """A Markdown section: one table per variant of `paired_comparison` results against `baseline_name`."""
     lines = ["## Paired differences against the baseline", "",
              f"Per measure: the mean over items of (variant − {baseline_name}), the same items and seeds on both "
-             "sides, with a 95 % percentile bootstrap interval over items (the videos of one sweep or left/right item resampled together; `fyc/eval/paired.py`). A verdict "
+             "sides, with a 95 % percentile bootstrap interval over items (the videos of one sweep or left/right item resampled together; `experiments/paired.py`). A verdict "
              "other than \"no clear difference\" needs the interval to exclude 0. Every measure is higher-is-better; "
              "a log2 motion ratio difference of +1 means the inside/outside ratio doubled.", ""]
     for variant, comparison in comparisons.items():

@@ -5,7 +5,7 @@ photographs at a 128-px short side projected on the first C components: the PSNR
 autoencoder with C latent channels reaches. A trained AutoencoderKL with C channels should do at least this
 well; it is how the demo VAE's latent width was chosen (weights/demo/vae/README.md).
 
-    python bench/vae_pca_bound.py [--channels 4 8 16 32]
+    python experiments/vae_pca_bound.py [--channels 4 8 16 32]
 """
 
 import argparse

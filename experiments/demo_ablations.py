@@ -1,19 +1,19 @@
-"""Ablations of the demo model at equal training budget (issue 5, item 4), and the checks of each side by side.
+"""Ablations of the demo model at equal training budget, and the checks of each side by side.
 
-    python bench/demo_ablations.py --steps 1200 --root runs/ablations-v3 --out docs/results/demo_ablations_1200.json
-    python bench/demo_ablations.py --steps 400 --baseline-checkpoint runs/demo/checkpoints/step-0000400
-    python bench/demo_ablations.py --steps 1200 --root runs/ablations-v3 --checks-only   # re-report what exists
+    python experiments/demo_ablations.py --steps 1200 --root runs/ablations-v3 --out docs/results/demo_ablations_1200.json
+    python experiments/demo_ablations.py --steps 400 --baseline-checkpoint runs/demo/checkpoints/step-0000400
+    python experiments/demo_ablations.py --steps 1200 --root runs/ablations-v3 --checks-only   # re-report what exists
 
 Each variant is `configs/demo.yaml` plus one `--set` override, trained from scratch for `--steps` steps with the
 same seed, data and schedule as the baseline, exported (EMA off: a short run is too short for an average with
-decay 0.999) and measured by `bench/demo_model_checks.py`, each as soon as it has trained, into
+decay 0.999) and measured by `experiments/demo_model_checks.py`, each as soon as it has trained, into
 `ROOT/NAME-stepN/checks.json`. The command is resumable: training continues from the last checkpoint and a
 variant already measured is not measured again (`--remeasure` forces it). The baseline is the shipped recipe at
 the same step: `--baseline-checkpoint` reuses the main run's checkpoint at that step (with a constant learning
 rate and every random draw a function of (seed, step), it is exactly what a separate baseline run would
 train), otherwise it is trained too. The report (`--out`, its `.md` and confusion plots) puts the variants side
 by side and adds, per ablation, the paired differences against the baseline with bootstrap intervals
-(`fyc.eval.paired`), which say whether a difference is larger than the spread over items.
+(`experiments/paired.py`), which say whether a difference is larger than the spread over items.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 CONFIG = "configs/demo.yaml"
+CHECKS_SCRIPT = Path(__file__).with_name("demo_model_checks.py")
 # name -> overrides of the shipped recipe (the paper's choice where ours differs, or the part removed)
 VARIANTS = {
     "mask_ratio_0.7": ["train.first_frame_mask_ratio=0.7"],
@@ -71,16 +72,16 @@ def main(argv=None) -> int:
         if args.remeasure or not checks.exists():
             run([python, "-m", "fyc", "export", "--config", CONFIG, *sets, "--output-dir", str(output_dir),
                  "--checkpoint", str(checkpoint), "--no-ema", "--out", str(pipeline), "--name", name])
-            run([python, "bench/demo_model_checks.py", *(["--quick"] if args.quick else []), "--out", str(checks),
+            run([python, str(CHECKS_SCRIPT), *(["--quick"] if args.quick else []), "--out", str(checks),
                  "--weights", str(pipeline)])
         runs.append((f"{name} ({args.steps} steps)", json.loads(checks.read_text())["runs"][0]["results"]))
 
-    from fyc.eval.demo_checks import write_outputs
-    from fyc.eval.paired import paired_comparison, paired_markdown
+    from demo_checks import write_outputs
+    from paired import paired_comparison, paired_markdown
 
     baseline_name, baseline = runs[0]
     paired = {name: paired_comparison(baseline, results) for name, results in runs[1:]}
-    command = "python bench/demo_ablations.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python experiments/demo_ablations.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     out, md, _ = write_outputs(runs, args.out, command.strip(),
                                meta={"date": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps, "paired": paired})
     md.write_text(md.read_text() + "\n" + paired_markdown(baseline_name, paired))

@@ -1,7 +1,7 @@
 """Does a UNet read its prompt? x0 error inside the region with each clip's own prompt, another class's, and none.
 
-    python bench/prompt_use.py --config configs/demo.yaml --checkpoint runs/demo-pool/checkpoints/step-0005000
-    python bench/prompt_use.py --config configs/demo.yaml --checkpoint ... --mask region_mask   # the clicked masks
+    python experiments/prompt_use.py --config configs/demo.yaml --checkpoint runs/demo-pool/checkpoints/step-0005000
+    python experiments/prompt_use.py --config configs/demo.yaml --checkpoint ... --mask region_mask   # the clicked masks
 
 On 32 clips of the run's latent cache (every 63rd), at noise levels t = 200, 400, 600, 800, the same noise for every
 prompt: the mean squared error of the predicted clean (residual) latent inside the conditioning mask, given the clip's

@@ -1,4 +1,4 @@
-"""The demo model's measured checks (issue 5, item 4): one battery of generations, five figures.
+"""The demo model's measured checks: one battery of generations, five figures.
 
 - **frame 0**: PSNR of frame 0 against the input, on held-out photographs (`examples/benchmark`, the
   "eval" photos of `fyc.data.synthetic`) and on held-out generator clips, over every generated video;
