@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from ..weight_sources import DEFAULT_SAM, SAM_DIR, download_command, weights_root
+
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
-FETCH_HINT = "python -m fyc download sam-vit-b"
+FETCH_HINT = download_command(DEFAULT_SAM)
 
 # encoder (embed_dim, depth, num_heads, global_attn_indexes) of the published models, as in
 # segment_anything/build_sam.py.
@@ -250,24 +252,19 @@ def load_sam(path: str | os.PathLike, device=None):
     return sam.eval(), config
 
 
-def default_weights_dir() -> Path:
-    """The project's weights folder (`fyc.weights.weights_root`: ``$FYC_WEIGHTS_DIR`` or ``weights/``)."""
-    from ..weights import weights_root
-
-    return weights_root(None)
-
-
 def find_sam_checkpoint(weights_dir: str | os.PathLike | None = None, largest: bool = False) -> Path | None:
-    """The SAM checkpoint under ``<weights_dir>/sam/`` (any file name), or None.
+    """The SAM checkpoint under ``<weights folder>/sam/`` (any name, any of `CHECKPOINT_SUFFIXES`), or None.
+    The weights folder is `fyc.weight_sources.weights_root(weights_dir)`.
 
-    With several files, the smallest is returned unless ``largest``: on a CPU ViT-B's embedding takes
-    about 15 s against ViT-H's 80 s, while on a GPU the largest (most accurate) model costs little.
+    With several files, the smallest is returned unless ``largest``: on a CPU the image embedding of the
+    smallest model is several times faster (docs/results/click_latency.md), while on a GPU the largest (most
+    accurate) model costs little.
     """
-    folder = (Path(weights_dir) if weights_dir is not None else default_weights_dir()) / "sam"
+    folder = weights_root(weights_dir) / SAM_DIR
     if not folder.is_dir():
         return None
     files = [p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES]
     if not files:
         return None
     sign = -1 if largest else 1
-    return sorted(files, key=lambda p: (sign * p.stat().st_size, p.name))[0]
+    return min(files, key=lambda p: (sign * p.stat().st_size, p.name))

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .classical import ClassicalSegmenter
-from .image_input import check_points, image_key, to_rgb_uint8
+from .image_input import image_key, to_rgb_uint8
 from .postprocess import clean_mask
 from .sam_checkpoint import find_sam_checkpoint, load_sam
 
@@ -67,8 +67,8 @@ class ClickSegmenter:
                 with several files there, takes the smallest on a CPU and the largest on a GPU.
             prefer: None or "auto" (SAM when a checkpoint is found, else the classical segmenter),
                 "sam" (fail when there is no checkpoint) or "classical" (never load SAM).
-            weights_dir: where to look for ``sam/``; default `default_weights_dir()` (``$FYC_WEIGHTS_DIR``
-                or the project's ``weights/``).
+            weights_dir: where to look for ``sam/``; default `fyc.weight_sources.weights_root()`
+                (``$FYC_WEIGHTS_DIR``, else ``./weights``).
             device: torch device for SAM; default CUDA when available, else CPU.
             cache_size: how many images' SAM embeddings (or the classical segmenter's per-image
                 preparation) to keep.
