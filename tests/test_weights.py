@@ -218,7 +218,7 @@ def test_full_size_layouts_match_the_public_checkpoints():
         infer_diffusers_model_type,
     )
 
-    from fyc.weights import _adapter_config
+    from fyc.building_blocks import _adapter_config
     from original_layouts import adapter_to_original, unet_to_ldm, vae_to_ldm
 
     with init_empty_weights():
@@ -407,7 +407,7 @@ def test_download_list_and_present_files_need_no_network(tmp_path, monkeypatch, 
     import huggingface_hub.constants
 
     from fyc.__main__ import main
-    from fyc.cli.download import fetch
+    from fyc.weight_download import fetch
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
@@ -435,3 +435,25 @@ def test_download_offline_says_so(tmp_path):
     assert "animatediff-original: offline" in result.stderr and "sam-vit-b: offline" in result.stderr
     assert "python -m fyc download animatediff-original" in result.stderr
     assert list(tmp_path.iterdir()) == []  # no half-made folders left
+
+
+def test_weights_folder_is_the_argument_the_environment_or_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("FYC_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert weights_root() == tmp_path / "weights"
+    monkeypatch.setenv("FYC_WEIGHTS_DIR", str(tmp_path / "elsewhere"))
+    assert weights_root() == tmp_path / "elsewhere"
+    assert weights_root(tmp_path / "given") == tmp_path / "given"
+
+
+def test_download_sam_keeps_any_sam_already_there(tmp_path, monkeypatch):
+    """A SAM under weights/sam/ in any format the segmenter reads (here .safetensors) is used, not fetched again."""
+    from fyc.weight_download import OfflineError, download_sam
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "sam").mkdir()
+    (tmp_path / "sam" / "my_sam.safetensors").write_bytes(b"x")
+    assert download_sam(tmp_path) == tmp_path / "sam" / "my_sam.safetensors"
+    with pytest.raises(OfflineError, match="sam_vit_b_01ec64.pth"):
+        download_sam(tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
