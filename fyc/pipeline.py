@@ -27,7 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .conditioning import build_condition, region_mask_latent, region_prompt_masks
 from .models import FYCUNetMotionModel
-from .region import Region
+from .region import Region, exclusive_masks
 
 logger = logging.get_logger(__name__)
 
@@ -323,7 +323,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
         height, width = height or default_h, width or default_w
         pixels = self.video_processor.preprocess(pil_image, height=height, width=width).to(device)
         latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-        region_masks = _exclusive_masks([r.mask for r in regions]).to(device)  # (1, R, H0, W0)
+        region_masks = torch.from_numpy(np.stack(exclusive_masks([r.mask for r in regions]))).float()[None].to(device)
         union_latent = region_mask_latent(region_masks.amax(1, keepdim=True), latent_size)  # (1, 1, h, w)
         soft_region_masks = region_prompt_masks(region_masks, latent_size)  # (1, R, h, w)
 
@@ -445,16 +445,6 @@ def _to_pil(image) -> PIL.Image.Image:
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return PIL.Image.fromarray(image[..., :3])
-
-
-def _exclusive_masks(masks: list[np.ndarray]) -> torch.Tensor:
-    """Boolean masks → (1, R, H, W) float masks where a later region wins any overlap."""
-    taken = np.zeros_like(masks[0], dtype=bool)
-    exclusive = []
-    for mask in reversed(masks):
-        exclusive.append(mask & ~taken)
-        taken |= mask
-    return torch.from_numpy(np.stack(exclusive[::-1]).astype(np.float32))[None]
 
 
 def _first(generator):

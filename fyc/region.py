@@ -1,4 +1,5 @@
-"""`Region`: one thing to animate, a mask at the input image's size and its short motion prompt."""
+"""`Region`: one thing to animate, a mask at the input image's size and its short motion prompt; and
+`exclusive_masks`, the rule for regions that overlap."""
 
 from __future__ import annotations
 
@@ -29,3 +30,15 @@ class Region:
         if not isinstance(self.prompt, str):
             raise ValueError(f"Region prompt must be a string, got {type(self.prompt).__name__}.")
         self.prompt = self.prompt.strip()
+
+
+def exclusive_masks(masks) -> list[np.ndarray]:
+    """Boolean (H, W) masks, in order, with every overlap given to the later mask (it was clicked on top of the
+    earlier ones), so no two of the returned masks share a pixel and their union is unchanged."""
+    taken = np.zeros(np.shape(masks[0]), dtype=bool)
+    exclusive = []
+    for mask in reversed(masks):
+        mask = np.asarray(mask, dtype=bool)
+        exclusive.append(mask & ~taken)
+        taken |= mask
+    return exclusive[::-1]
