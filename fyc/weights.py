@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from importlib import import_module
 from pathlib import Path
 
 from .building_blocks import StableDiffusionComponents, load_motion_adapter, load_stable_diffusion
@@ -200,12 +201,23 @@ def _check_pipeline_folder(folder: Path, hint: str | None) -> tuple[dict, dict]:
     for component, spec in index.items():
         if component.startswith("_") or component in external or not isinstance(spec, list) or spec[0] is None:
             continue
-        class_name = spec[1] or ""
-        if any(word in class_name for word in ("Scheduler", "Tokenizer", "Processor", "FeatureExtractor")):
-            require_config(folder / component, hint)
-        else:
+        if _holds_weights(*spec):
             require_model_weights(folder / component, hint)
+        else:
+            require_config(folder / component, hint)
     return index, meta
+
+
+def _holds_weights(library: str, class_name: str | None) -> bool:
+    """Whether a component is a torch module (config and weights) rather than configs only (a scheduler, a
+    tokenizer, a processor). An unknown class counts as a model: the check then names its missing files."""
+    import torch
+
+    try:
+        cls = getattr(import_module(library), class_name or "")
+    except (ImportError, AttributeError):
+        return True
+    return not isinstance(cls, type) or issubclass(cls, torch.nn.Module)
 
 
 # -- components shipped inside PyPI packages --------------------------------------------------------------------
