@@ -26,6 +26,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (from_pretrained looks it up by name here)
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from diffusers.models.unets.unet_motion_model import (
     AnimateDiffTransformer3D,
@@ -262,17 +263,16 @@ class FYCUNetMotionModel(UNetMotionModel):
 
     def _install_conditioning(self):
         """Point MA blocks and spatial cross-attentions at this model's `ConditioningState`."""
-        processors = {}
-        for name, module in self.named_modules():
+        regional = []  # (attention, temporal); processors are set after the walk, which they may change
+        for module in self.modules():
             if isinstance(module, MotionAugmentedTransformerBlock):
                 module.conditioning = self.conditioning
-            if isinstance(module, Attention) and getattr(module, "is_cross_attention", False):
-                temporal = name.endswith("attn_motion")
-                if temporal or ".attentions." in f".{name}" or name.startswith("attentions"):
-                    processors[name] = RegionalAttnProcessor(self.conditioning, temporal=temporal)
-        for name, module in self.named_modules():
-            if name in processors:
-                module.set_processor(processors[name])
+                regional.append((module.attn_motion, True))
+            elif isinstance(module, Transformer2DModel):  # the spatial transformers: attn2 reads the prompt
+                regional += [(block.attn2, False) for block in module.transformer_blocks
+                             if block.attn2 is not None and block.attn2.is_cross_attention]
+        for attention, temporal in regional:
+            attention.set_processor(RegionalAttnProcessor(self.conditioning, temporal=temporal))
 
     def set_default_attn_processor(self) -> None:
         super().set_default_attn_processor()
