@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 TEXT_KEYS = ("caption", "motion_prompt", "motion_class", "video_id")
 
@@ -55,12 +56,7 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
             raise ValueError(f"{path} holds a cache made with other settings ({old}); delete it or choose another path")
     meta_path.write_text(json.dumps(meta))
     shards = range(0, len(dataset), shard_size)
-    try:
-        from tqdm.auto import tqdm
-
-        shards = tqdm(shards, desc="encoding clips", disable=not progress)
-    except ImportError:
-        pass
+    shards = tqdm(shards, desc="encoding clips", disable=not progress)
     for start in shards:
         shard = path / f"shard-{start // shard_size:05d}.safetensors"
         if shard.exists():

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-try:  # lemminflect is in requirements; the fallback keeps this module importable without it
-    from lemminflect import getInflection as _get_inflection
-except ImportError:  # pragma: no cover - exercised only where lemminflect is missing
-    _get_inflection = None
+from lemminflect import getInflection
 
 
 @dataclass(frozen=True)
@@ -165,11 +162,4 @@ def third_person(prompt: str) -> str:
 
 
 def _inflect(verb: str) -> str:
-    inflected = _get_inflection(verb, tag="VBZ") if _get_inflection is not None else None
-    if inflected:
-        return inflected[0]
-    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
-        return verb + "es"
-    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
-        return verb[:-1] + "ies"
-    return verb + "s"
+    return getInflection(verb, tag="VBZ")[0]

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from torch.utils.data import Dataset
 
 from fyc.data.motion_vocab import MOTION_CLASS_NAMES, MOTION_CLASSES, prompts_for, third_person
 from fyc.flow import REFERENCE_WIDTH, motion_stats
@@ -904,13 +905,7 @@ def _clip_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-try:
-    from torch.utils.data import Dataset as _TorchDataset
-except ImportError:  # pragma: no cover - torch is a hard requirement of the project
-    _TorchDataset = object
-
-
-class SyntheticMotionDataset(_TorchDataset):
+class SyntheticMotionDataset(Dataset):
     """Synthetic motion clips as a torch Dataset with the keys of the real-video datasets.
 
     Item `i` is `generate_clip(seed=f(seed, i), split=split, ...)` converted by `clip_to_example`;
