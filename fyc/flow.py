@@ -22,10 +22,10 @@ Rule (per consecutive pair i, magnitude m_i(p) in reference units)
     the mean over moving pixels tracks speed, not area, and also keeps a full-frame pan in the mask.
 
 Estimators
-    "dis" (default): OpenCV DIS, preset "fast" run down to full resolution (finest scale 0). Measured by
-    `bench/flow_presets.py` on the 3 px/frame square: OpenCV's default finest scales (quarter/half
-    resolution) read 1.3 ("fast") and 2.6 ("medium") at 256 px; at full resolution both read 2.9 at
-    256 px and 512 px, and "fast" costs 9.5 ms per 256x192 pair against 12.3 ms for "medium" (1 thread).
+    "dis" (default): OpenCV DIS, preset "fast" run down to full resolution (finest scale 0). OpenCV's
+    default finest scales (quarter/half resolution) under-read a small moving object; at full resolution
+    "medium" reads no better than "fast" and costs more (`bench/flow_presets.py`; figures in
+    docs/results/README.md).
     "farneback": OpenCV Farneback, dense polynomial expansion; smoother, so it under-reads small objects.
     "raft": torchvision RAFT (raft_large or raft_small, detected from the weights), only with
     `raft_weights=PATH` (a state dict as .pth/.pt, loaded with `weights_only=True`, or .safetensors).

@@ -329,7 +329,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
 
         # 2. Text: each motion prompt feeds both the spatial and the motion (MA) cross-attention inside its region,
         # the empty prompt outside every region (regional prompter). One region too: a prompt that reached the
-        # whole frame stirred the still background (inside/outside 3.9x -> 4.7x for the demo model).
+        # whole frame stirred the still background (docs/results/README.md, "Figures behind choices in the code").
         prompt_embeds = self.encode_prompt([r.prompt for r in regions], device)  # (R, L, D)
         negative_prompt_embeds = self.encode_prompt(negative_prompt or "", device)  # (1, L, D)
         batch = num_videos_per_prompt

@@ -8,13 +8,13 @@ radius, too large a prior leaks into the background, and the object itself is th
 the ladder. This is the same idea as SAM's stability score and MSER, applied to the prior's size.
 
 The app redraws the mask on every click, so the work that depends on the image alone is done once, in
-`set_image` (the fallback's "image embedding", ~0.16 s of CPU on a 640x480 photo), and kept for a few
+`set_image` (the fallback's "image embedding"), and kept for a few
 images by content: SLIC superpixels with GrabCut's smoothness term summed over their borders
 (`superpixel_graph`), and the colours binned with their sufficient statistics (`colour_model`). A click
 then runs OpenCV GrabCut's energy and iterations (two 5-component colour mixtures, gamma 50, lambda 450,
 certain discs around the clicks) restricted to labellings constant on each superpixel: ~1 500 graph
-nodes instead of ~77 000 pixels, ~56 ms per click on a 640x480 photo instead of ~1.6 s for OpenCV's
-pixel GrabCut, with masks at least as good on the held-out scenes (docs/results/click_latency.md). A
+nodes instead of ~77 000 pixels on a 640x480 photo, fast enough to redraw on every click, with masks at
+least as good as OpenCV's pixel GrabCut on the held-out scenes (docs/results/click_latency.md). A
 pixel-level cut in a narrow band then puts the edge back on the pixels.
 
 Exclude clicks act three ways: their disc is certain background, the prior is cut to the superpixels

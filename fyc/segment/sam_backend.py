@@ -21,10 +21,10 @@ class SamClickBackend:
         sam: a ``segment_anything.modeling.Sam``.
         cache_size: how many images' embeddings to keep (ViT-* embeddings are 4 MiB each).
         decoder_threads: torch CPU threads for a click (set for the call, in the calling thread only);
-            None (default) leaves torch's setting. On the quiet 2-core machine ViT-B clicks take 76 ms with
-            torch's 2 threads and 138 ms with 1; when other jobs share the cores, 1 thread is far better
-            (178 ms vs 509 ms under load 7): servers that generate while others click may pass 1
-            (docs/results/click_latency.md). The embedding always uses torch's setting.
+            None (default) leaves torch's setting. The decoder's tensors are small, so a second thread gains
+            little on an idle machine and waits for a busy core on a shared one: servers that generate
+            while others click may pass 1 (docs/results/click_latency.md). The embedding always uses
+            torch's setting.
     """
 
     def __init__(self, sam, cache_size: int = 4, decoder_threads: int | None = None):
@@ -36,7 +36,7 @@ class SamClickBackend:
 
         self.predictor = SamPredictor(sam)
         # The positional encoding of the embedding grid depends only on the model; SAM recomputes it
-        # for every click (a 64x64x256 sin/cos), which is 10-20% of a click on a CPU.
+        # for every click (a 64x64x256 sin/cos), a sizeable share of a click on a CPU.
         with torch.no_grad():
             self._image_pe = sam.prompt_encoder.get_dense_pe()
         self.cache_size = cache_size
