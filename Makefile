@@ -26,8 +26,17 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests $(ARGS)
 
+# The quick benchmarks, a few minutes in all; bench_sd_step.py, bench_click.py's SAM sizes, load_app.py and
+# experiments/ take much longer and run by hand (docs/results/README.md).
 bench: $(STAMP)
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/caption_rules.py
+	$(BIN)/python bench/flow_presets.py
+	$(BIN)/python bench/synthetic_speed.py
+	$(BIN)/python bench/video_data.py
+	$(BIN)/python bench/bench_unet_overhead.py
+	$(BIN)/python bench/bench_click.py --models
+	$(BIN)/python bench/app_click_latency.py --segmenter classical
+	$(BIN)/python bench/bench_pipeline.py --repeats 1
 
 clean-venv:
 	rm -rf $(VENV)

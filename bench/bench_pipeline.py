@@ -2,7 +2,7 @@
 
     python bench/bench_pipeline.py [--weights DIR] [--frames 16] [--steps N] [--repeats 3]
 
-Issue 5's target: 16 frames at the shipped resolution with the default steps in <= 15 s on a 2-core CPU.
+The demo model's target: 16 frames at the shipped resolution with the default steps in <= 15 s on a 2-core CPU.
 Without trained weights the demo configuration is built with random weights (time does not depend on values)
 and the output says so.
 """

@@ -2,7 +2,7 @@
 
     python bench/bench_unet_overhead.py [--size small|sd15] [--frames 16] [--latent 32] [--repeats 5]
 
-Target (issue 2): the FYC forward costs at most 1.15x the stock one. Weights are random: time does not
+Target: the FYC forward costs at most 1.15x the stock one. Weights are random: time does not
 depend on their values. "sd15" builds SD 1.5 + AnimateDiff v2 dimensions (about 1.3 B parameters; slow on CPU).
 """
 
