@@ -18,13 +18,11 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 import gradio as gr
 
-from fyc.ui.engine import GENERATION_CONCURRENCY, Engine
-from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents
-from fyc.ui.examples import EXAMPLES_DIR, load_examples
-from fyc.ui.requests import (
+from fyc.inputs import (
     OFM_DEFAULT,
     OFM_HELP,
     OFM_MAX,
@@ -33,11 +31,15 @@ from fyc.ui.requests import (
     SEED_MAX,
     limit_image_decoding,
 )
+from fyc.ui.engine import GENERATION_CONCURRENCY, Engine
+from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents
+from fyc.ui.examples import load_examples
 from fyc.ui.session import Session
 
 MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they reach the app
 QUEUE_SIZE = 32  # visitors waiting beyond this are told the queue is full
 CACHE_EXPIRY = (600, 3600)  # every 10 min, delete Gradio's cached uploads/outputs older than 1 h
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"  # shipped beside this file
 
 INTRO = (
     "# Follow-Your-Click\n"
@@ -67,14 +69,10 @@ def fetch_weights_if_online() -> None:
     if not os.environ.get("SPACE_ID") or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return
     try:
-        from fyc.weights import sam_checkpoints
+        from fyc.weight_download import download_sam
 
-        if sam_checkpoints():
-            return
-        from fyc.__main__ import main as fyc_main
-
-        fyc_main(["download", "sam-vit-b"])
-    except (Exception, SystemExit) as error:  # noqa: BLE001 - a failed download must not stop the app
+        download_sam()
+    except Exception as error:  # noqa: BLE001 - a failed download must not stop the app
         print(f"Could not fetch SAM weights at start-up ({error}); click masks will come from the weight-free "
               "superpixel GrabCut fallback.", file=sys.stderr)
 

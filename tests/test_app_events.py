@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from tiny import make_tiny_pipeline
 
+from app import EXAMPLES_DIR
 from fyc.ui.engine import Engine
 from fyc.ui.events import AppEvents
 from fyc.ui.examples import load_examples
@@ -131,7 +132,7 @@ def test_apply_regions_json(events, photo):
         events.apply_regions(session, '[{"points": [[300, 32, 1]], "prompt": "sway"}]')
 
 
-@pytest.mark.parametrize("example", load_examples(), ids=lambda ex: ex.image.stem)
+@pytest.mark.parametrize("example", load_examples(EXAMPLES_DIR), ids=lambda ex: ex.image.stem)
 def test_every_example_loads_with_masks(events, example):
     image = np.asarray(Image.open(example.image).convert("RGB"))
     session, overlay, objects, prompt, regions_json, hint = events.load_example(image, example.regions_json, Session())

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fyc.ui.examples import EXAMPLES_DIR, load_examples
-from fyc.ui.outputs import OutputFiles
-from fyc.ui.overlay import EXCLUDE_COLOR, INCLUDE_COLOR, draw_overlay, object_color
-from fyc.ui.requests import (
+from app import EXAMPLES_DIR
+from fyc.clicks import WORKING_MAX_SIDE, ClickedObject, fit_within
+from fyc.inputs import (
     OFM_MAX,
     InputError,
     check_int,
@@ -21,7 +20,10 @@ from fyc.ui.requests import (
     load_image_file,
     parse_regions,
 )
-from fyc.ui.session import WORKING_MAX_SIDE, ClickedObject, Session, fit_within
+from fyc.ui.examples import load_examples
+from fyc.ui.outputs import OutputFiles
+from fyc.ui.overlay import EXCLUDE_COLOR, INCLUDE_COLOR, draw_overlay, object_color
+from fyc.ui.session import Session
 
 # ---- session -------------------------------------------------------------------------------------------
 
@@ -227,7 +229,7 @@ def test_output_files_prune_discard_and_cleanup(tmp_path):
 
 
 def test_examples_are_complete_and_valid():
-    examples = load_examples()
+    examples = load_examples(EXAMPLES_DIR)
     assert len(examples) >= 4
     licences = (EXAMPLES_DIR / "README.md").read_text()
     for example in examples:

@@ -270,7 +270,7 @@ def test_browser_uploads_are_decoded_under_the_same_pixel_limit(files, monkeypat
     from gradio.data_classes import ImageData
     from PIL import Image as PILImage
 
-    from fyc.ui.requests import limit_image_decoding
+    from fyc.inputs import limit_image_decoding
 
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", PILImage.MAX_IMAGE_PIXELS)
     with warnings.catch_warnings():
@@ -491,7 +491,7 @@ CLI_ERRORS = [
     ("frames above the motion module", dict(args=(*CLICK, "--frames", "1000")),
      "num_frames must be between 1 and 32"),
     ("fps 0", dict(args=(*CLICK, "--fps", "0")), "--fps must be a finite number above 0"),
-    ("click outside", dict(args=("--click", "500,32", "--prompt", "sway")), "outside the image of width 96"),
+    ("click outside", dict(args=("--click", "500,32", "--prompt", "sway")), "outside the 96×64 image"),
     ("mask not an image", dict(args=("--mask", "TEXT", "--prompt", "sway")), "--mask .*notes.png is not a readable"),
     ("mask all black", dict(args=("--mask", "BLACK", "--prompt", "sway")), "selects nothing"),
     ("no prompt", dict(args=("--click", "30,32")), "has no --prompt after it"),

@@ -26,10 +26,10 @@ from PIL import Image
 from tiny import make_tiny_pipeline
 
 import app
+from fyc.inputs import PIXEL_FRAME_BUDGET, InputError, check_pixel_frames
 from fyc.ui.engine import Engine
 from fyc.ui.events import AppEvents
 from fyc.ui.outputs import OutputFiles
-from fyc.ui.requests import PIXEL_FRAME_BUDGET, InputError, check_pixel_frames
 from fyc.video import read_video
 
 gradio_client = pytest.importorskip("gradio_client")

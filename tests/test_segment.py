@@ -12,11 +12,11 @@ from PIL import Image
 from segment_anything import sam_model_registry
 
 from fyc.checkpoint_io import CorruptWeightsError, UnsafeCheckpointError
+from fyc.inputs import check_points
 from fyc.segment import (
     ClickSegmenter,
     SamCheckpointError,
     build_sam,
-    check_points,
     clean_mask,
     find_sam_checkpoint,
     infer_sam_config,
@@ -480,12 +480,12 @@ def test_bad_images_are_refused_with_a_clear_message(classical, image, words):
         ([], "No points"),
         (None, "No points"),
         ([(10, 10, 0)], "add at least one include point"),
-        ([(320, 10, 1)], r"outside the image of width 320 and height 240"),
-        ([(10, -1, 1)], "outside the image"),
+        ([(320, 10, 1)], r"outside the 320×240 image: x must be in 0\.\.319"),
+        ([(10, -1, 1)], "outside the 320×240 image"),
         ([(10, 10, 2)], "label"),
-        ([(10, 10)], r"\(x, y, label\)"),
+        ([(10, 10)], r"must be \[x, y, label\]"),
         ([(float("nan"), 10, 1)], "non-finite"),
-        ([("a", 10, 1)], r"\(x, y, label\)"),
+        ([("a", 10, 1)], "x and y must be numbers"),
     ],
     ids=["empty", "none", "only-exclude", "right-edge", "above", "bad-label", "two-values", "nan", "text"],
 )

@@ -79,18 +79,17 @@ def collect_objects(spec) -> list[dict]:
 
 def run(args) -> int:
     import PIL.Image
-    import torch
 
-    from fyc.region import Region
-    from fyc.ui.requests import (
-        InputError,
+    from fyc.animate import VIDEO_SUFFIXES, animate, save_video
+    from fyc.clicks import ClickedImage
+    from fyc.inputs import (
+        PIXEL_FRAME_BUDGET,
         check_image_shape,
-        check_pixel_frames,
+        check_point,
         check_prompt,
         check_seed,
         load_image_file,
     )
-    from fyc.video import composite_background, export_gif, export_mp4
     from fyc.weights import load_pipeline
 
     def fail(error) -> int:
@@ -102,7 +101,7 @@ def run(args) -> int:
         objects = collect_objects(getattr(args, "objects_spec", None))
         for number, obj in enumerate(objects, start=1):
             obj["prompt"] = check_prompt(obj["prompt"], f"--prompt of object {number}")
-        if args.output.suffix.lower() not in (".mp4", ".gif"):
+        if args.output.suffix.lower() not in VIDEO_SUFFIXES:
             raise ValueError(f"--output must end in .mp4 or .gif, got {args.output}")
         seed = check_seed(args.seed)
         for name, value in (("--steps", args.steps), ("--frames", args.frames)):
@@ -117,59 +116,45 @@ def run(args) -> int:
         if not args.image.is_file():
             raise ValueError(f"image not found: {args.image}")
         rgb = load_image_file(args.image)  # EXIF rotation applied, any PIL mode, first frame, pixel limit
-        check_image_shape(rgb.shape[1], rgb.shape[0])
+        height, width = rgb.shape[:2]
+        check_image_shape(width, height)
+        for number, obj in enumerate(objects, start=1):
+            for x, y, label in obj["points"]:
+                check_point((x, y, label), width, height, f"--click {x:g},{y:g} of object {number}")
     except (ValueError, OSError) as error:  # InputError is a ValueError
         return fail(error)
-    image = PIL.Image.fromarray(rgb)
 
-    regions = []
-    segmenter = None
+    # The clicks go through the same click model as the app's: masks at its working size, the image with them.
+    clicked = ClickedImage()
+    clicked.set_image(rgb)
+    clicked.set_regions([{"points": obj["points"], "prompt": obj["prompt"]} for obj in objects])
     try:
-        for obj in objects:
-            mask = np.zeros(rgb.shape[:2], bool)
+        if any(obj["points"] for obj in objects):
+            from fyc.segment import ClickSegmenter
+
+            segmenter = ClickSegmenter.load(args.sam)
+            print(f"segmenter: {segmenter.backend}", file=sys.stderr)
+            clicked.update_masks(lambda image, points: segmenter.predict(points, image=image))
+        for clicked_object, obj in zip(clicked.objects, objects):
             for path in obj["masks"]:
                 try:
                     with PIL.Image.open(path) as mask_image:
-                        m = np.asarray(mask_image.convert("L").resize(image.size, PIL.Image.NEAREST)) > 127
+                        mask = np.asarray(mask_image.convert("L").resize(clicked.size, PIL.Image.NEAREST)) > 127
                 except (OSError, SyntaxError, ValueError) as error:
                     raise ValueError(f"--mask {path} is not a readable image ({error})") from None
-                mask |= m
-            if obj["points"]:
-                if segmenter is None:
-                    from fyc.segment import ClickSegmenter
-
-                    segmenter = ClickSegmenter.load(args.sam)
-                    segmenter.set_image(rgb)
-                    print(f"segmenter: {segmenter.backend}", file=sys.stderr)
-                mask |= segmenter.predict(obj["points"])
-            if not mask.any():
+                clicked_object.mask = mask if clicked_object.mask is None else clicked_object.mask | mask
+            if not clicked_object.has_mask:
                 raise ValueError(f"object {obj['prompt']!r} selects nothing: move its clicks onto the object or "
                                  "give a mask with white pixels")
-            regions.append(Region(mask, obj["prompt"]))
         pipe = load_pipeline(args.weights)  # names a missing or damaged file; refuses pickled code
-        check_pixel_frames(args.frames, *pipe.default_size(image))
-    except (ValueError, OSError) as error:  # bad clicks or masks, unreadable SAM or pipeline weights, over budget
+        frames = animate(pipe, clicked.image, clicked.regions(), ofm=args.ofm, seed=seed, num_frames=args.frames,
+                         num_inference_steps=args.steps, guidance_scale=args.guidance,
+                         keep_background=args.keep_background, max_pixel_frames=PIXEL_FRAME_BUDGET)
+    except (ValueError, OSError) as error:  # bad clicks or masks, unreadable weights, over budget, refused settings
         return fail(error)
-
-    try:
-        frames = pipe(
-            image,
-            regions,
-            ofm=args.ofm,
-            num_frames=args.frames,
-            num_inference_steps=args.steps,
-            guidance_scale=args.guidance,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-        ).frames[0]
-    except ValueError as error:
-        return fail(error)
-    if args.keep_background:
-        union = np.any([r.mask for r in regions], axis=0)
-        frames = composite_background(frames, rgb, union)
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        (export_gif if args.output.suffix.lower() == ".gif" else export_mp4)(frames, args.output, fps=args.fps)
+        save_video(frames, args.output, fps=args.fps)
     except OSError as error:
         return fail(f"could not write {args.output}: {error}")
     print(args.output)

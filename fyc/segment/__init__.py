@@ -1,17 +1,15 @@
-"""Click → mask: SAM with cached image embeddings, a weight-free GrabCut-on-superpixels fallback, several objects.
+"""Click → mask: SAM with cached image embeddings and a weight-free GrabCut-on-superpixels fallback.
 
-    from fyc.segment import ClickSegmenter, Regions
+    from fyc.segment import ClickSegmenter
     segmenter = ClickSegmenter.load()              # "sam-vit_h" / "sam-vit_b" / ... or "classical"
     mask = segmenter.predict([(x, y, 1)], image=rgb)
 
-    regions = Regions(image=rgb, segmenter=segmenter)
-    regions.add_object("sway"); regions.add_point(x, y)
-    regions.to_regions()                           # [fyc.Region(mask, "sway"), ...] for the pipeline
+Several clicked objects with their prompts are `fyc.clicks.ClickedImage`.
 
 Modules, one job each:
 
-- `image_input`: images of any common format and click lists turned into what segmenters take (one set of
-  rules for the app, the CLI and the API), and the content key of the per-image caches.
+- `image_input`: images of any common format turned into what segmenters take (one set of rules for the app,
+  the CLI and the API), and the content key of the per-image caches.
 - `postprocess`: removes small islands and fills small holes in a mask.
 - `sam_checkpoint`: finding, reading and sizing SAM checkpoints (weights-only loading).
 - `sam_backend`: SAM's `SamPredictor` with an LRU cache of image embeddings.
@@ -21,13 +19,11 @@ Modules, one job each:
   fallback cuts), and the pixel-level cut in a narrow band that puts the edge back on the pixels.
 - `colour_model`: GrabCut's 5-component colour mixtures learnt from colour bins instead of pixels.
 - `segmenter`: `ClickSegmenter`, SAM when weights exist, else the fallback; what the app and CLI use.
-- `objects`: `Regions`, several clicked objects with their prompts, turned into `fyc.Region`s.
 
 torch and segment-anything are imported only when a SAM model is loaded.
 """
 
-from .image_input import check_points, image_key, to_rgb_uint8
-from .objects import ClickObject, Regions
+from .image_input import image_key, to_rgb_uint8
 from .postprocess import clean_mask
 from .sam_checkpoint import (
     SamCheckpointError,
@@ -42,13 +38,10 @@ from .sam_checkpoint import (
 from .segmenter import ClickSegmenter
 
 __all__ = [
-    "ClickObject",
     "ClickSegmenter",
-    "Regions",
     "SamCheckpointError",
     "SamConfig",
     "build_sam",
-    "check_points",
     "clean_mask",
     "find_sam_checkpoint",
     "image_key",

@@ -1,4 +1,5 @@
-"""Turning what users hand us (images of any common format, click lists) into what segmenters expect.
+"""Turning the images users hand us, in any common format, into what segmenters expect (clicks are checked by
+`fyc.inputs.check_points`).
 
 Image rules, applied in this order (one place, so the app, the CLI and the API agree):
 
@@ -16,11 +17,8 @@ Image rules, applied in this order (one place, so the app, the CLI and the API a
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
 
 import numpy as np
-
-Point = tuple[float, float, int]
 
 
 def to_rgb_uint8(image) -> np.ndarray:
@@ -94,48 +92,3 @@ def image_key(rgb: np.ndarray) -> str:
     digest.update(str(rgb.shape).encode())
     digest.update(np.ascontiguousarray(rgb).data)
     return digest.hexdigest()
-
-
-def check_points(
-    points: Iterable[Sequence[float]], image_size: tuple[int, int], require_include: bool = True
-) -> list[Point]:
-    """Validate clicks ``[(x, y, label), ...]`` against an image of size ``(height, width)``.
-
-    x and y are pixel coordinates (x to the right, y down; a click anywhere inside pixel (i, j) is
-    valid, so 0 <= x < width and 0 <= y < height); label is 1 (include) or 0 (exclude).
-    ``require_include=False`` accepts a list without include points (an editor's intermediate state).
-
-    Returns:
-        The points as a list of ``(float x, float y, int label)``.
-
-    Raises:
-        ValueError: no points, malformed points, labels other than 0/1, points outside the image, or
-            no include point at all (an exclude point alone does not say which object is meant).
-    """
-    if points is None:
-        raise ValueError("No points given: click at least once on the object (points = [(x, y, 1)]).")
-    height, width = image_size
-    checked: list[Point] = []
-    for index, point in enumerate(points):
-        try:
-            x, y, label = point
-            x, y = float(x), float(y)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Point {index} is {point!r}; each point must be (x, y, label) with label 1 = include, 0 = exclude."
-            ) from None
-        if label not in (0, 1):
-            raise ValueError(f"Point {index} has label {label!r}; use 1 (include) or 0 (exclude).")
-        if not (np.isfinite(x) and np.isfinite(y)):
-            raise ValueError(f"Point {index} has non-finite coordinates ({x}, {y}).")
-        if not (0 <= x < width and 0 <= y < height):
-            raise ValueError(
-                f"Point {index} at (x={x:g}, y={y:g}) is outside the image of width {width} and height "
-                f"{height}; coordinates are pixels with 0 <= x < {width} and 0 <= y < {height}."
-            )
-        checked.append((x, y, int(label)))
-    if not checked and require_include:
-        raise ValueError("No points given: click at least once on the object (points = [(x, y, 1)]).")
-    if require_include and not any(label == 1 for _, _, label in checked):
-        raise ValueError("All points are exclude points (label 0); add at least one include point (label 1).")
-    return checked

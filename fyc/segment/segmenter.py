@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..inputs import check_points
 from .classical import ClassicalSegmenter
 from .image_input import image_key, to_rgb_uint8
 from .postprocess import clean_mask

@@ -24,8 +24,9 @@ from typing import Callable
 
 import numpy as np
 
+from fyc.animate import animate
+from fyc.inputs import PIXEL_FRAME_BUDGET, check_pixel_frames
 from fyc.region import Region
-from fyc.ui.requests import PIXEL_FRAME_BUDGET, check_pixel_frames
 
 # One pipeline instance per process, and diffusers pipelines are not re-entrant: one run at a time.
 # (A bigger GPU is better used by running more app replicas than by sharing one pipeline.)
@@ -79,7 +80,7 @@ class Engine:
         num_inference_steps, num_frames: defaults for the sliders and the API instead of
             `GenerationDefaults`' (fewer steps suit a CPU-only host).
         max_pixel_frames: the most frames × output height × output width one generation may ask for
-            (`fyc.ui.requests.PIXEL_FRAME_BUDGET` by default); checked before the pipeline starts.
+            (`fyc.inputs.PIXEL_FRAME_BUDGET` by default); checked before the pipeline starts.
     """
 
     def __init__(self, weights=None, sam_checkpoint=None, segmenter: str | None = None, device: str | None = None,
@@ -210,9 +211,7 @@ class Engine:
         return time.perf_counter() - start
 
     def segment(self, image: np.ndarray, points) -> np.ndarray | None:
-        """Mask (bool, image size) for clicks `[(x, y, label)]`; None when no include click selects anything."""
-        if not any(label for _, _, label in points):
-            return None
+        """Mask (bool, image size) for clicks `[(x, y, label)]` with an include click; None when it selects nothing."""
         with self._segment_lock:
             # set_image + predict in one call; embeddings are cached by content, so switching between
             # visitors' images costs nothing after the first time.
@@ -231,10 +230,12 @@ class Engine:
         num_frames: int,
         num_inference_steps: int,
         guidance_scale: float | None = None,
+        keep_background: bool = False,
         on_step: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> np.ndarray | None:
-        """Run the pipeline once: frames float32 (F, H, W, 3) in [0, 1], or None when cancelled.
+        """`fyc.animate.animate` with the shared pipeline, one run at a time: frames float32 (F, H, W, 3) in
+        [0, 1], or None when cancelled.
 
         Raises:
             ModelUnavailable: no pipeline could be loaded.
@@ -242,54 +243,30 @@ class Engine:
             ValueError: the pipeline refused the arguments (its message says why).
         """
         pipe = self.pipeline
-        height, width = pipe.default_size(image)  # the size the pipeline will generate at
-        check_pixel_frames(num_frames, height, width, self.max_pixel_frames)
+        # Checked here too, before waiting for the lock or asking ZeroGPU for a GPU, for a request refused anyway.
+        check_pixel_frames(num_frames, *pipe.default_size(image), self.max_pixel_frames)
         cancel = cancel or threading.Event()
         with self._pipe_lock:
-            if self._gpu_run is not None:
-                # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
-                # per-step progress or cancel there.
-                frames = self._gpu_run(image, regions, float(ofm), int(seed), int(num_frames),
-                                       int(num_inference_steps), guidance_scale)
-            else:
-                frames = self._run_pipeline(pipe, image, regions, ofm, seed, num_frames, num_inference_steps,
-                                            guidance_scale, on_step, cancel)
+            if self._gpu_run is None:
+                return animate(pipe, image, regions, ofm=ofm, seed=seed, num_frames=num_frames,
+                               num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                               keep_background=keep_background, max_pixel_frames=self.max_pixel_frames,
+                               on_step=on_step, cancel=cancel)
+            # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
+            # per-step progress or cancel there.
+            frames = self._gpu_run(image, regions, float(ofm), int(seed), int(num_frames), int(num_inference_steps),
+                                   guidance_scale, bool(keep_background))
         return None if cancel.is_set() else frames
 
     def _gpu_entry(self) -> Callable:
         """The function a GPU decorator wraps: plain arguments in, frames out; the pipeline comes from `self`."""
 
-        def run_on_gpu(image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale):
-            return self._run_pipeline(self.pipeline, image, regions, ofm, seed, num_frames, num_inference_steps,
-                                      guidance_scale, None, threading.Event())
+        def run_on_gpu(image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background):
+            return animate(self.pipeline, image, regions, ofm=ofm, seed=seed, num_frames=num_frames,
+                           num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                           keep_background=keep_background, max_pixel_frames=self.max_pixel_frames)
 
         return run_on_gpu
-
-    @staticmethod
-    def _run_pipeline(pipe, image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, on_step,
-                      cancel):
-        import torch
-
-        def step_end(pipeline, step, timestep, callback_kwargs):
-            if on_step is not None:
-                on_step(step + 1, pipeline.num_timesteps)
-            if cancel.is_set():
-                pipeline._interrupt = True
-            return callback_kwargs
-
-        generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        output = pipe(
-            image,
-            regions=regions,
-            ofm=float(ofm),
-            num_frames=int(num_frames),
-            num_inference_steps=int(num_inference_steps),
-            guidance_scale=guidance_scale,  # None: the model's own default
-            generator=generator,
-            output_type="np",
-            callback_on_step_end=step_end,
-        )
-        return np.asarray(output.frames[0], dtype=np.float32)
 
 
 def _load_pipeline(weights, device):

@@ -17,10 +17,9 @@ from typing import Callable
 import gradio as gr
 import numpy as np
 
-from fyc.ui.engine import Engine, ModelUnavailable
-from fyc.ui.outputs import OutputFiles
-from fyc.ui.overlay import draw_overlay
-from fyc.ui.requests import (
+from fyc.animate import save_video
+from fyc.clicks import EXCLUDE, INCLUDE
+from fyc.inputs import (
     InputError,
     check_flag,
     check_image_shape,
@@ -30,14 +29,15 @@ from fyc.ui.requests import (
     load_image_file,
     parse_regions,
 )
-from fyc.ui.session import EXCLUDE, INCLUDE, Session
-from fyc.video import composite_background, export_gif, export_mp4
+from fyc.ui.engine import Engine, ModelUnavailable
+from fyc.ui.outputs import OutputFiles
+from fyc.ui.overlay import draw_overlay
+from fyc.ui.session import Session
 
 EDIT_OUTPUTS = ("session", "image", "objects", "prompt", "regions_json", "hint")
 CLICK_MODES = ("Include", "Exclude")
 MAX_STEPS, MAX_FPS = 100, 30
 logger = logging.getLogger(__name__)
-DILATE_FRACTION = 0.03  # "keep background still" margin around regions, as a share of the video's longer side
 
 
 class AppEvents:
@@ -123,19 +123,15 @@ class AppEvents:
         if not session.contains(x, y):  # the browser still shows an older, larger image
             return self.render(session, "The image is still loading — click again in a moment.")
         session.add_point(x, y, EXCLUDE if mode == CLICK_MODES[1] else INCLUDE)
-        self._update_mask(session, session.selected)
+        session.update_masks(self.engine.segment, session.selected)
         return self.render(session, self.describe_selection(session))
-
-    def _update_mask(self, session: Session, index: int) -> None:
-        obj = session.objects[index]
-        obj.mask = self.engine.segment(session.image, obj.points) if obj.points else None
 
     def undo(self, session: Session):
         if not session.has_image:
             return self.render(session, "Upload an image or pick an example below.")
         if not session.undo_point():
             return self.render(session, f"Object {session.selected + 1} has no clicks to undo.")
-        self._update_mask(session, session.selected)
+        session.update_masks(self.engine.segment, session.selected)
         return self.render(session, self.describe_selection(session))
 
     def clear_object(self, session: Session):
@@ -178,8 +174,7 @@ class AppEvents:
         except InputError as error:
             raise gr.Error(str(error)) from None
         session.set_regions(regions)
-        for index in range(len(session.objects)):
-            self._update_mask(session, index)
+        session.update_masks(self.engine.segment)
         return self.render(session, f"Loaded {len(regions)} object(s) from JSON. " + self.describe_selection(session))
 
     def load_example(self, image, regions_json: str, session: Session):
@@ -209,8 +204,8 @@ class AppEvents:
         except InputError as error:
             raise gr.Error(str(error)) from None
         self.outputs.discard(session.last_outputs)
-        result = self._animate(session.image, session.regions(), session.union_mask(), settings, keep_background,
-                               _session_key(request), progress)
+        result = self._animate(session.image, session.regions(), settings, keep_background, _session_key(request),
+                               progress)
         if result is None:
             session.last_outputs = ()
             return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False), "Cancelled."
@@ -255,16 +250,16 @@ class AppEvents:
         session = Session()
         session.set_image(image)  # downscales large images: never refused for size alone
         session.set_regions(regions)
+        session.update_masks(self.engine.segment)
         for index, obj in enumerate(session.objects):
-            self._update_mask(session, index)
             if not obj.has_mask:
                 raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
-        result = self._animate(session.image, session.regions(), session.union_mask(), settings,
-                               keep_background, _session_key(request), progress)
+        result = self._animate(session.image, session.regions(), settings, keep_background, _session_key(request),
+                               progress)
         if result is None:
             raise gr.Error("The request was cancelled.")
         mp4, gif, info = result
-        info["regions"] = session.to_regions()
+        info["regions"] = session.to_list()
         return mp4, gif, info
 
     def _check_settings(self, ofm, seed, num_inference_steps, num_frames, fps) -> dict:
@@ -277,7 +272,7 @@ class AppEvents:
             "fps": check_int("fps", fps, 1, MAX_FPS),
         }
 
-    def _animate(self, image, regions, union_mask, settings, keep_background, key, progress):
+    def _animate(self, image, regions, settings, keep_background, key, progress):
         """Run the pipeline with progress and cancel; returns (mp4 path, gif path, info) or None if cancelled."""
         cancel = threading.Event()
         with self._cancels_lock:
@@ -296,7 +291,8 @@ class AppEvents:
                 progress(0, desc="Starting")
             frames = self.engine.animate(
                 image, regions, ofm=settings["ofm"], seed=settings["seed"], num_frames=settings["num_frames"],
-                num_inference_steps=settings["num_inference_steps"], on_step=on_step, cancel=cancel,
+                num_inference_steps=settings["num_inference_steps"], keep_background=keep_background, on_step=on_step,
+                cancel=cancel,
             )
         except ModelUnavailable as error:
             raise gr.Error(f"No animation model is loaded: {error}") from None
@@ -316,12 +312,9 @@ class AppEvents:
                     del self._cancels[key]
         if frames is None:
             return None
-        if keep_background:
-            dilate = max(2, round(DILATE_FRACTION * max(frames.shape[1:3])))
-            frames = composite_background(frames, image, union_mask, dilate_px=dilate)
         folder = self.outputs.new_run()
-        mp4 = str(export_mp4(frames, folder / "animation.mp4", fps=settings["fps"]))
-        gif = str(export_gif(frames, folder / "animation.gif", fps=settings["fps"]))
+        mp4 = str(save_video(frames, folder / "animation.mp4", fps=settings["fps"]))
+        gif = str(save_video(frames, folder / "animation.gif", fps=settings["fps"]))
         info = {
             **settings,
             "num_frames": int(frames.shape[0]),

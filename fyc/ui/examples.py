@@ -1,4 +1,4 @@
-"""The example images shipped in `examples/`, with their clicks, prompts, strength and seed."""
+"""The example images of an `examples/` folder, with their clicks, prompts, strength and seed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+from fyc.inputs import format_regions
 
 
 @dataclass
@@ -19,12 +19,13 @@ class Example:
 
     @property
     def regions_json(self) -> str:
-        """The regions as JSON, one per line, as the app's JSON box shows them."""
-        return "[\n" + ",\n".join("  " + json.dumps(region) for region in self.regions) + "\n]"
+        """The regions as the app's JSON box shows them."""
+        return format_regions(self.regions)
 
 
-def load_examples(directory: str | Path = EXAMPLES_DIR) -> list[Example]:
-    """Read `examples.json` from `directory`; an absent file means no examples."""
+def load_examples(directory: str | Path) -> list[Example]:
+    """Read `examples.json` from `directory` (`app.py` passes the folder beside it); an absent file means no
+    examples."""
     directory = Path(directory)
     index = directory / "examples.json"
     if not index.exists():

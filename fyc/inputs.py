@@ -1,7 +1,8 @@
-"""Checks on what visitors and API clients send, each failure an `InputError` that says what to do.
+"""What the app, its API and the command line accept, each refusal an `InputError` that says what to do.
 
-The app turns an `InputError` into a `gr.Error`, so a `gradio_client` caller sees the same sentence a
-visitor sees in the browser.
+One set of rules for every way in: image files, clicks (`check_point`), the regions JSON (`parse_regions` reads
+it, `format_regions` writes it), prompts and the numeric settings. The app turns an `InputError` into a
+`gr.Error`, so a `gradio_client` caller sees the same sentence a visitor sees in the browser; the CLI prints it.
 """
 
 from __future__ import annotations
@@ -180,7 +181,10 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
             )
         checked = []
         for p, point in enumerate(points, start=1):
-            checked.append(_parse_point(point, r, p, width, height))
+            if isinstance(point, (list, tuple)) and len(point) == 2:  # [x, y] is an include click
+                point = [*point, 1]
+            x, y, label = check_point(point, width, height, f"Region {r}, point {p}")
+            checked.append((int(x), int(y), label))
         if not any(label == 1 for _, _, label in checked):
             raise InputError(
                 f"Region {r} has only exclude points (label 0): add at least one include point [x, y, 1] on the object."
@@ -192,6 +196,13 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
             )
         parsed.append({"points": checked, "prompt": check_prompt(prompt, f"Region {r}'s prompt")})
     return parsed
+
+
+def format_regions(regions: list[dict]) -> str:
+    """Regions in the API format as JSON, one region per line (how the app's JSON box and the examples show them)."""
+    if not regions:
+        return "[]"
+    return "[\n" + ",\n".join("  " + json.dumps(region) for region in regions) + "\n]"
 
 
 def check_prompt(prompt: str, what: str = "The prompt") -> str:
@@ -210,23 +221,40 @@ def check_prompt(prompt: str, what: str = "The prompt") -> str:
     return prompt
 
 
-def _parse_point(point, r: int, p: int, width: int, height: int) -> tuple[int, int, int]:
-    where = f"Region {r}, point {p}"
-    if not isinstance(point, (list, tuple)) or len(point) not in (2, 3):
+def check_point(point, width: int, height: int, where: str = "The point") -> tuple[float, float, int]:
+    """One click `(x, y, label)` on a `width` × `height` image: x, y in pixels (origin top-left; anywhere inside
+    pixel (i, j) counts, so 0 <= x < width), label 1 = include, 0 = exclude. Returns `(float x, float y, label)`."""
+    if not isinstance(point, (list, tuple, np.ndarray)) or len(point) != 3:
         raise InputError(f"{where} must be [x, y, label] with label 1 (include) or 0 (exclude); got {point!r}.")
     try:
         x, y = float(point[0]), float(point[1])
     except (TypeError, ValueError):
         raise InputError(f"{where}: x and y must be numbers (image pixels); got {point!r}.") from None
-    label = point[2] if len(point) == 3 else 1
-    if label not in (0, 1) or isinstance(label, str):
+    label = point[2]
+    if isinstance(label, str) or label not in (0, 1):
         raise InputError(f"{where}: label must be 1 (include) or 0 (exclude); got {label!r}.")
-    if not (math.isfinite(x) and math.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
+    inside = f"x must be in 0..{width - 1} and y in 0..{height - 1} (image pixels, origin top-left)"
+    if not (math.isfinite(x) and math.isfinite(y)):
         raise InputError(
-            f"{where} (x={point[0]}, y={point[1]}) is outside the {width}×{height} image: "
-            f"x must be in 0..{width - 1} and y in 0..{height - 1} (image pixels, origin top-left)."
+            f"{where} has non-finite coordinates (x={point[0]}, y={point[1]}), so it is outside the {width}×{height} "
+            f"image: {inside}."
         )
-    return int(x), int(y), int(label)
+    if not (0 <= x < width and 0 <= y < height):
+        raise InputError(f"{where} (x={point[0]}, y={point[1]}) is outside the {width}×{height} image: {inside}.")
+    return x, y, int(label)
+
+
+def check_points(points, image_size: tuple[int, int]) -> list[tuple[float, float, int]]:
+    """The clicks on one object, `[(x, y, label), ...]` on an image of `image_size` = (height, width): each as
+    `check_point` says, and at least one include click (an exclude click alone does not say which object)."""
+    points = [] if points is None else list(points)
+    if not points:
+        raise InputError("No points given: click at least once on the object (points = [(x, y, 1)]).")
+    height, width = image_size
+    checked = [check_point(point, width, height, f"Point {p}") for p, point in enumerate(points, start=1)]
+    if not any(label == 1 for _, _, label in checked):
+        raise InputError("All points are exclude points (label 0); add at least one include point (label 1).")
+    return checked
 
 
 def check_ofm(ofm) -> float:
