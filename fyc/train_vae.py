@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.synthetic import load_photo, photo_names
+from .train_checkpoints import latest_checkpoint, load_weights, restore_checkpoint, write_checkpoint
 
 # VAE-only training photographs: real photographs that ship in scikit-image, too plain to be backgrounds of
 # the motion clips but useful texture for an autoencoder. (name -> licence as the package states it)
@@ -319,40 +320,6 @@ def cosine_schedule(optimizer, cfg: VAETrainConfig):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-# -- checkpoints -----------------------------------------------------------------------------------------
-
-
-def save_checkpoint(root: Path, step: int, keep: int, vae, optimizer, lr_scheduler) -> Path:
-    """Weights (safetensors), optimizer and schedule states (tensors and numbers only, for
-    `weights_only=True`), and the step, written last so that a half-written checkpoint is never resumed."""
-    from safetensors.torch import save_file
-
-    path = root / f"step-{step:07d}"
-    path.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in vae.state_dict().items()}, str(path / "vae.safetensors"))
-    torch.save(optimizer.state_dict(), path / "optimizer.pt")
-    torch.save(lr_scheduler.state_dict(), path / "lr_scheduler.pt")
-    (path / "trainer_state.json").write_text(json.dumps({"step": step}))
-    for old in sorted(root.glob("step-*"))[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
-    return path
-
-
-def load_checkpoint(path: Path, vae, optimizer, lr_scheduler) -> int:
-    """Restore what `save_checkpoint` wrote; returns the step to continue from."""
-    from safetensors.torch import load_file
-
-    vae.load_state_dict(load_file(str(path / "vae.safetensors")))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-    lr_scheduler.load_state_dict(torch.load(path / "lr_scheduler.pt", map_location="cpu", weights_only=True))
-    return json.loads((path / "trainer_state.json").read_text())["step"]
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    done = [p for p in sorted(Path(root).glob("step-*")) if (p / "trainer_state.json").exists()]
-    return done[-1] if done else None
-
-
 # -- loop ------------------------------------------------------------------------------------------------
 
 
@@ -394,7 +361,8 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         if latest is None:
             print(f"no checkpoint under {checkpoints}: starting from scratch", flush=True)
         else:
-            start_step = load_checkpoint(latest, vae, optimizer, lr_scheduler)
+            load_weights(vae, latest, "vae")
+            start_step = restore_checkpoint(latest, optimizer, lr_scheduler)
             print(f"resumed from {latest} at step {start_step}", flush=True)
 
     photos = training_photos(data)
@@ -402,7 +370,7 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
     n_params = sum(p.numel() for p in vae.parameters())
     if start_step == 0:
         _log(log_path, {"event": "start", "parameters": n_params, "photos": len(photos), "device": str(device),
-                        "config": _config_dict(config)})
+                        "config": asdict(config)})
     batches = torch.utils.data.DataLoader(
         _StepBatches(photos, data, cfg.batch_size, config.seed, cfg.max_steps), batch_size=None,
         sampler=range(start_step, cfg.max_steps), num_workers=cfg.num_workers, prefetch_factor=4 if cfg.num_workers else None,
@@ -431,7 +399,7 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
             _log(log_path, {"step": done, "eval": evaluate(vae, eval_crops, eval_photos), "seconds": round(time.time() - started, 1)})
         timed = cfg.checkpoint_minutes and time.time() - last_checkpoint > 60 * cfg.checkpoint_minutes
         if done % cfg.checkpoint_every == 0 or done == cfg.max_steps or timed:
-            save_checkpoint(checkpoints, done, cfg.keep_checkpoints, vae, optimizer, lr_scheduler)
+            write_checkpoint(checkpoints, done, cfg.keep_checkpoints, {"vae": vae.state_dict()}, optimizer, lr_scheduler)
             last_checkpoint = time.time()
 
     stats = latent_statistics(vae, photos, data, config.seed)
@@ -461,11 +429,6 @@ def export_vae(source: Path, destination: Path, dtype: str, data: VAEDataConfig,
         shutil.rmtree(destination, ignore_errors=True)
         raise ValueError(f"{dtype} weights lose {drop:.3f} dB of held-out PSNR (> {tolerance_db}); export float32 instead")
     return {"float32": before, dtype: after, "path": str(destination)}
-
-
-def _config_dict(config: VAEConfig) -> dict:
-    return {"seed": config.seed, "output_dir": config.output_dir, "vae": config.vae, "init_from": config.init_from, "data": asdict(config.data),
-            "train": asdict(config.train)}
 
 
 # -- command ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from diffusers import DPMSolverMultistepScheduler
 from safetensors.torch import load_file
 
 from fyc import Region, load_pipeline
-from fyc.train import Config, build_dataset, build_pipeline, latest_checkpoint, step_indices, train
+from fyc.train import Config, build_dataset, build_pipeline, step_indices, train
+from fyc.train_checkpoints import latest_checkpoint
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny.yaml"
 
