@@ -145,11 +145,11 @@ def confusion_items(options: BatteryOptions, size: int) -> list[tuple[BenchmarkI
 
 def pipeline_generator(pipe, options: BatteryOptions):
     """`generate(item, ofm) -> (uint8 video, seconds)` for a `FollowYourClickPipeline` (raw output)."""
-    from fyc.eval.evaluate import EvalOptions, _generate
+    from fyc.eval.evaluate import EvalOptions, generate
 
     eval_options = EvalOptions(num_inference_steps=options.steps, num_frames=options.num_frames,
                                guidance_scale=options.guidance_scale, flow_method=options.flow_method)
-    return lambda item, ofm: _generate(pipe, item, ofm, eval_options)
+    return lambda item, ofm: generate(pipe, item, ofm, eval_options)
 
 
 def _motion_ratio(motion, leakage) -> float | None:

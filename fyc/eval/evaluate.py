@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from fyc.animate import animate
 from fyc.eval import metrics as M
 from fyc.eval.benchmark import BenchmarkItem
 
@@ -42,17 +43,12 @@ class EvalOptions:
     keep_frames: int = 3  # frames per item kept for the report's contact sheet
 
 
-def _generate(pipe, item: BenchmarkItem, ofm: float, options: EvalOptions) -> tuple[np.ndarray, float]:
-    import torch
-
-    generator = torch.Generator(device="cpu").manual_seed(int(item.seed))
+def generate(pipe, item: BenchmarkItem, ofm: float, options: EvalOptions) -> tuple[np.ndarray, float]:
+    """One video of `item` at `ofm`, the model's raw output (no still background), and the seconds it took."""
     start = time.perf_counter()
-    out = pipe(
-        item.image, regions=item.regions, ofm=float(ofm), num_frames=options.num_frames,
-        num_inference_steps=options.num_inference_steps, guidance_scale=options.guidance_scale,
-        generator=generator, output_type="np",
-    )
-    return M.as_uint8_video(out.frames[0]), time.perf_counter() - start
+    frames = animate(pipe, item.image, item.regions, ofm=ofm, seed=item.seed, num_frames=options.num_frames,
+                     num_inference_steps=options.num_inference_steps, guidance_scale=options.guidance_scale)
+    return M.as_uint8_video(frames), time.perf_counter() - start
 
 
 def video_metrics(item: BenchmarkItem, video: np.ndarray, clip=None, perceptual=None, flow_method="dis") -> dict:
@@ -102,7 +98,7 @@ def evaluate(pipe, items: list[BenchmarkItem], options: EvalOptions, clip=None, 
                 levels = sorted(levels + [fvd_level])
         per_level = []
         for ofm in levels:
-            video, seconds = _generate(pipe, item, ofm, options)
+            video, seconds = generate(pipe, item, ofm, options)
             seconds_generating += seconds
             row = {"requested_ofm": float(ofm), "seconds": round(seconds, 3)}
             row.update(video_metrics(item, video, clip, perceptual, options.flow_method))
