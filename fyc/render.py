@@ -48,9 +48,10 @@ WORKING_SIDE = 256  # long side (px) of the grid on which the backward maps are 
 MAX_GRID_ASPECT_MISMATCH = 1.5  # the field grid's aspect may differ from the photo's by at most this factor
 MAX_REGION_SHARE = 0.9  # of the photo's pixels that the regions may cover: the rest must stay still
 MODES = ("layer", "stream")
-INPAINT_SIDE = 256  # long side (px) at which the uncovered background is inpainted
-_NEWTON_STEPS = 3
-_MAX_SUPERSAMPLING = 8
+INPAINT_SIDE = 128  # long side (px) of the smooth part of the inpainted background; finer detail is copied
+_NEWTON_STEPS = 4
+_MAX_SUPERSAMPLING = 4  # samples per working cell and axis
+_GAP_CELLS = 3  # gaps in the splat's coverage closed by filling (cells)
 
 
 # -- sizes and validation ----------------------------------------------------------------------------------------
@@ -264,25 +265,49 @@ def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
 # -- background --------------------------------------------------------------------------------------------------
 
 
-def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "telea") -> np.ndarray:
+def _push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill the unknown pixels of a float (h, w, C) image smoothly from the known ones: average down a pyramid of
+    the known pixels (weighted), then interpolate back up where a level knows too little. Unlike `cv2.inpaint`,
+    which propagates the boundary's colours along straight lines and leaves a sunburst in a large hole, this
+    gives the smooth membrane between them."""
+    values = image * known[..., None]
+    weight = known.astype(np.float32)
+    pyramid = []
+    while min(weight.shape) > 2:
+        pyramid.append((values, weight))
+        values, weight = cv2.pyrDown(values), cv2.pyrDown(weight)
+        values = values.reshape(*weight.shape, -1)
+    filled = values / np.maximum(weight, 1e-6)[..., None]
+    if (weight <= 1e-6).any():  # nothing known in a coarsest cell: the known pixels' mean
+        filled[weight <= 1e-6] = image[known].mean(0)
+    for values, weight in reversed(pyramid):
+        up = cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0])).reshape(*weight.shape, -1)
+        confidence = np.clip(weight * 4.0, 0.0, 1.0)[..., None]  # a quarter known is enough to trust the level
+        filled = values / np.maximum(weight, 1e-6)[..., None] * confidence + up * (1.0 - confidence)
+    return filled
+
+
+def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smooth") -> np.ndarray:
     """Fill `hole` of `photo` with a plausible background, fast.
 
-    The smooth part is `cv2.inpaint` at a long side of `INPAINT_SIDE` px (it propagates the surroundings' colours
-    inwards; at full resolution it costs seconds); the fine detail that resolution lacks (the photo minus its own
-    down-and-up-sampled copy) is copied from a nearby patch outside the hole, per connected part of the hole, so
-    the fill has the surroundings' grain instead of a smooth smear. Outside the hole the result is the photo.
+    The smooth part is computed at a long side of `INPAINT_SIDE` px (at full resolution `cv2.inpaint` costs
+    seconds): by default as the smooth membrane between the hole's surroundings (`_push_pull`), or with
+    `cv2.inpaint`. The detail that resolution lacks (the photo minus its own down-and-up-sampled copy) is copied
+    from nearby: each pixel of the hole takes it from the nearest of a set of shifts (in 8 directions, by a quarter
+    to 1.25 times the size of its part of the hole) that lands on a known pixel, so the fill has the surroundings'
+    grain instead of a smooth smear. Outside the hole the result is the photo.
 
     Args:
         photo: uint8 (H, W, 3).
         hole: bool (H, W), the pixels to fill.
-        method: "telea" (`cv2.INPAINT_TELEA`) or "ns" (`cv2.INPAINT_NS`).
+        method: "smooth" (the membrane), "telea" (`cv2.INPAINT_TELEA`) or "ns" (`cv2.INPAINT_NS`).
 
     Returns:
         uint8 (H, W, 3).
     """
     flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-    if method not in flags:
-        raise ValueError(f"Unknown inpainting method {method!r}: choose from {', '.join(flags)}, or pass a callable.")
+    if method not in ("smooth", *flags):
+        raise ValueError(f"Unknown inpainting method {method!r}: choose from smooth, {', '.join(flags)}, or pass a callable.")
     height, width = hole.shape
     if not hole.any():
         return photo.copy()
@@ -291,34 +316,37 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "telea
     small = cv2.resize(photo, small_size, interpolation=cv2.INTER_AREA)
     small_hole = (cv2.resize(hole.astype(np.float32), small_size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))  # no mixed edge pixel seeds the fill
-    filled = cv2.inpaint(small, small_hole, 3, flags[method])
+    if method == "smooth":
+        filled = _push_pull(small.astype(np.float32), small_hole == 0)
+    else:
+        filled = cv2.inpaint(small, small_hole, 3, flags[method]).astype(np.float32)
     smooth_photo = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    smooth_fill = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    smooth_fill = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
     detail = photo.astype(np.float32) - smooth_photo
 
-    # One offset per connected part of the hole: the nearest shift that puts the part on known pixels.
+    known = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0  # not the hole's mixed edge either
     count, labels, stats, _ = cv2.connectedComponentsWithStats(small_hole, connectivity=8)
-    detail_fill = np.zeros_like(detail)
-    known = ~hole
+    big = cv2.resize(labels.astype(np.int32), (width, height), interpolation=cv2.INTER_NEAREST)
+    detail_fill = np.zeros((int(hole.sum()), 3), np.float32)
+    ys, xs = np.nonzero(hole)
+    part_of = big[ys, xs]
     for label in range(1, count):
-        x, y, w, h = stats[label, :4]
-        part = cv2.resize((labels == label).astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool) & hole
-        ys, xs = np.nonzero(part)
-        if len(ys) == 0:
+        chosen = np.flatnonzero(part_of == label)
+        if len(chosen) == 0:
             continue
-        best = None
-        pw, ph = (w + 1) * factor, (h + 1) * factor
-        for ox, oy in ((pw, 0), (-pw, 0), (0, ph), (0, -ph), (pw, ph), (-pw, ph), (pw, -ph), (-pw, -ph)):
-            sx, sy = xs + ox, ys + oy
+        w, h = stats[label, 2] * factor, stats[label, 3] * factor
+        shifts = {(int(round(np.cos(a) * w * s)), int(round(np.sin(a) * h * s)))
+                  for s in (0.25, 0.5, 0.75, 1.0, 1.25) for a in np.arange(8) * np.pi / 4}
+        for ox, oy in sorted(shifts, key=lambda o: np.hypot(*o)):
+            if len(chosen) == 0:
+                break
+            sx, sy = xs[chosen] + ox, ys[chosen] + oy
             ok = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
             ok[ok] = known[sy[ok], sx[ok]]
-            score = (ok.mean(), -abs(ox) - abs(oy))
-            if best is None or score > best[0]:
-                best = (score, sx, sy, ok)
-        _, sx, sy, ok = best
-        detail_fill[ys[ok], xs[ok]] = detail[sy[ok], sx[ok]]
+            detail_fill[chosen[ok]] = detail[sy[ok], sx[ok]]
+            chosen = chosen[~ok]
     out = photo.astype(np.float32)
-    out[hole] = smooth_fill[hole] + detail_fill[hole]
+    out[ys, xs] = smooth_fill[ys, xs] + detail_fill
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -404,13 +432,18 @@ def backward_map(field: np.ndarray, layer: _Layer):
     # The Jacobian at the source cells sets how densely they must be sampled for the splat to leave no holes.
     dx, dy, a, b, c, d = sample_field(field, layer.source_x, layer.source_y, grid.height, grid.width, gradient=True)
     big, small = _singular_values(1 + a, b, c, 1 + d)
-    stretch = float(np.percentile(big, 99)) if len(big) else 1.0
+    inside_big = big[layer.inside] if layer.inside.any() else big
+    stretch = float(np.percentile(inside_big, 99)) if len(inside_big) else 1.0
     scale = float(np.median(small[layer.inside])) if layer.inside.any() else 1.0
-    k = int(np.clip(np.ceil(stretch - 1e-3), 1, _MAX_SUPERSAMPLING))
+    # Targets up to ~3 cells apart still leave gaps the fill below closes (Newton makes the filled cells exact), so
+    # one sample per cell suffices up to a x3 stretch; more are drawn only beyond it, and never more than 4x4.
+    k = int(np.clip(np.ceil(stretch / _GAP_CELLS - 1e-3), 1, _MAX_SUPERSAMPLING))
+    orientation = (1 + a) * (1 + d) - b * c > 0  # False where the motion mirrors the layer: a fold's back sheet
     if k == 1:
         sx, sy = layer.source_x, layer.source_y
         tx, ty = sx + dx, sy + dy
     else:
+        orientation = np.repeat(orientation, k * k)
         offsets = ((np.arange(k, dtype=np.float32) + 0.5) / k - 0.5) * grid.step
         ox, oy = np.meshgrid(offsets, offsets)
         sx = (layer.source_x[:, None] + ox.ravel()).ravel()
@@ -429,6 +462,7 @@ def backward_map(field: np.ndarray, layer: _Layer):
     weight = np.zeros(size, np.float64)
     acc_x = np.zeros(size, np.float64)
     acc_y = np.zeros(size, np.float64)
+    splats = []
     for ix, iy, w in ((x0, y0, (1 - fx) * (1 - fy)), (x0 + 1, y0, fx * (1 - fy)), (x0, y0 + 1, (1 - fx) * fy), (x0 + 1, y0 + 1, fx * fy)):
         ok = (ix >= 0) & (ix < grid.cols) & (iy >= 0) & (iy < grid.rows) & (w > 1e-4)
         index = iy[ok] * grid.cols + ix[ok]
@@ -436,6 +470,7 @@ def backward_map(field: np.ndarray, layer: _Layer):
         weight += np.bincount(index, wk, size)
         acc_x += np.bincount(index, wk * sx[ok], size)
         acc_y += np.bincount(index, wk * sy[ok], size)
+        splats.append((index, wk, ok))
     covered = (weight > 0).reshape(grid.rows, grid.cols)
     if not covered.any():
         return None
@@ -443,22 +478,48 @@ def backward_map(field: np.ndarray, layer: _Layer):
     map_x = (acc_x / safe).astype(np.float32).reshape(grid.rows, grid.cols)
     map_y = (acc_y / safe).astype(np.float32).reshape(grid.rows, grid.cols)
 
-    # Extend the estimate two cells beyond the covered cells (normalised box filter), so the upsampled map is
-    # meaningful up to the coverage edge; Newton then makes every estimate exact.
-    known = covered.astype(np.float32)
-    for _ in range(2):
-        grown = cv2.blur(known, (3, 3), borderType=cv2.BORDER_CONSTANT)
-        new = (grown > 0) & (known == 0)
-        if not new.any():
-            break
-        for image in (map_x, map_y):
-            mean = cv2.blur(image * known, (3, 3), borderType=cv2.BORDER_CONSTANT) / np.maximum(grown, 1e-6)
-            image[new] = mean[new]
-        known = np.maximum(known, new.astype(np.float32))
+    # Extend the estimate into the gaps a stretch leaves between targets and a little beyond the covered cells, so
+    # that the upsampled map is meaningful up to the coverage edge; Newton then makes every estimate exact.
+    known = _grow(map_x, map_y, covered, _GAP_CELLS)
     rows, cols = np.nonzero(known)
     target_x, target_y = grid.xs[cols], grid.ys[rows]
-    x, y = map_x[rows, cols], map_y[rows, cols]
-    start_x, start_y = x.copy(), y.copy()
+    start_x, start_y = map_x[rows, cols], map_y[rows, cols]
+    x, y, bad = _newton(field, start_x, start_y, target_x, target_y, grid)
+    # Where the motion folds the layer over itself, several sources land on one cell and their mean lies between
+    # them, where Newton fails: restart from one of them, the nearest target of the fold's front sheets.
+    folded = np.flatnonzero(bad & covered[rows, cols])
+    if len(folded):
+        cells = rows[folded] * grid.cols + cols[folded]
+        index = np.concatenate([i for i, _, _ in splats])
+        weight_all = np.concatenate([w for _, w, _ in splats])
+        front = np.concatenate([orientation[ok] for _, _, ok in splats])
+        source = np.concatenate([np.flatnonzero(ok) for _, _, ok in splats])
+        mine = np.isin(index, cells)
+        index, weight_all, front, source = index[mine], weight_all[mine], front[mine], source[mine]
+        order = np.lexsort((weight_all, front, index))
+        last = order[np.r_[index[order][1:] != index[order][:-1], True]]  # per cell, its best contribution
+        where = np.searchsorted(cells, index[last]) if np.all(np.diff(cells) > 0) else None
+        if where is not None:
+            at = folded[where]
+            fx2, fy2, failed = _newton(field, sx[source[last]], sy[source[last]], target_x[at], target_y[at], grid)
+            fixed = at[~failed]
+            x[fixed], y[fixed] = fx2[~failed], fy2[~failed]
+            bad[fixed] = False
+    # Where Newton still did not converge a covered cell keeps the splat's estimate; a filled one is dropped.
+    x[bad], y[bad] = start_x[bad], start_y[bad]
+    map_x[rows, cols], map_y[rows, cols] = x, y
+    valid = covered.copy()
+    valid[rows[~bad], cols[~bad]] = True
+    # The cells just beyond the valid ones get their neighbours' mean (not the splat's leftovers), so that upsampling
+    # near the band's edge mixes in nearby positions, which lie outside the region, rather than arbitrary ones.
+    map_x[~valid], map_y[~valid] = 0.0, 0.0
+    _grow(map_x, map_y, valid, 2)
+    return map_x, map_y, valid.astype(np.float32), scale
+
+
+def _newton(field, x, y, target_x, target_y, grid):
+    """Solve `x + d(x) = target` by Newton's method from `(x, y)`; returns the solution and where it failed."""
+    x, y = x.astype(np.float32), y.astype(np.float32)
     for _ in range(_NEWTON_STEPS):
         dx, dy, a, b, c, d = sample_field(field, x, y, grid.height, grid.width, gradient=True)
         rx, ry = x + dx - target_x, y + dy - target_y
@@ -468,12 +529,24 @@ def backward_map(field: np.ndarray, layer: _Layer):
         det = np.where(ok, det, 1.0)
         x = x - np.where(ok, (d * rx - b * ry) / det, 0)
         y = y - np.where(ok, (a * ry - c * rx) / det, 0)
-    # Where Newton did not converge (a fold of the motion, where two sources land on one pixel) keep the splat.
     dx, dy = sample_field(field, x, y, grid.height, grid.width)
-    bad = np.hypot(x + dx - target_x, y + dy - target_y) > 0.25 * grid.step
-    x[bad], y[bad] = start_x[bad], start_y[bad]
-    map_x[rows, cols], map_y[rows, cols] = x, y
-    return map_x, map_y, covered.astype(np.float32), scale
+    return x, y, np.hypot(x + dx - target_x, y + dy - target_y) > 0.25 * grid.step
+
+
+def _grow(map_x: np.ndarray, map_y: np.ndarray, known: np.ndarray, iterations: int) -> np.ndarray:
+    """Extend a map into the cells next to its `known` ones, `iterations` times (in place): each new cell gets the
+    mean of its known 3x3 neighbours. Returns the grown bool mask."""
+    known = known.astype(np.float32)
+    for _ in range(iterations):
+        grown = cv2.blur(known, (3, 3), borderType=cv2.BORDER_CONSTANT)
+        new = (grown > 0) & (known == 0)
+        if not new.any():
+            break
+        for image in (map_x, map_y):
+            mean = cv2.blur(image * known, (3, 3), borderType=cv2.BORDER_CONSTANT) / np.maximum(grown, 1e-6)
+            image[new] = mean[new]
+        known[new] = 1.0
+    return known > 0
 
 
 def _warp_layer(field: np.ndarray, layer: _Layer):
@@ -572,7 +645,7 @@ def render_video(
     *,
     max_side: int = DEFAULT_MAX_SIDE,
     region_modes: Sequence[str] | None = None,
-    inpaint: str | Callable | np.ndarray = "telea",
+    inpaint: str | Callable | np.ndarray = "smooth",
 ) -> np.ndarray:
     """Render the video of a photo whose regions move along the motion-field model's fields.
 
@@ -597,8 +670,8 @@ def render_video(
             Per region, "layer" (default: the object moves as a whole, warped along the field) or "stream" (the
             region stays put and its texture flows through it along the field, as a seamless loop: water, clouds,
             smoke; its velocity is the least-squares constant-velocity fit of its fields, `stream_velocity`).
-        inpaint (`str`, `Callable` or `np.ndarray`, defaults to "telea"):
-            How the background that moving layers uncover is filled: "telea" or "ns" (`inpaint_background`), a
+        inpaint (`str`, `Callable` or `np.ndarray`, defaults to "smooth"):
+            How the background that moving layers uncover is filled: "smooth", "telea" or "ns" (`inpaint_background`), a
             callable `(photo uint8 (H', W', 3), hole bool (H', W')) -> uint8 (H', W', 3)` (e.g. a learned
             inpainter), or a clean background plate, uint8 at the photo's or the output's size.
 
@@ -684,7 +757,7 @@ def _background(image: np.ndarray, hole: np.ndarray, photo: np.ndarray, inpaint)
         return plate.astype(np.uint8)
     plate = np.asarray(inpaint)
     if plate.ndim != 3 or plate.shape[-1] != 3 or plate.dtype != np.uint8:
-        raise ValueError("inpaint must be 'telea', 'ns', a callable, or a uint8 (H, W, 3) background plate.")
+        raise ValueError("inpaint must be 'smooth', 'telea', 'ns', a callable, or a uint8 (H, W, 3) background plate.")
     if plate.shape[:2] == photo.shape[:2]:
         return _resize_to(plate, out_h, out_w)
     if plate.shape[:2] == (out_h, out_w):
