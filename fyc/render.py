@@ -34,7 +34,7 @@ measured in docs/results/render.md.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -86,8 +86,8 @@ def output_size(height: int, width: int, max_side: int = DEFAULT_MAX_SIDE) -> tu
     if height < 2 or width < 2:
         raise ValueError(f"The photo must be at least 2x2 px, got {width}x{height}.")
     scale = min(1.0, max_side / max(height, width))
-    out_h = min(int(round(height * scale)), max_side) if scale < 1 else int(height)
-    out_w = min(int(round(width * scale)), max_side) if scale < 1 else int(width)
+    out_h = min(round(height * scale), max_side) if scale < 1 else int(height)
+    out_w = min(round(width * scale), max_side) if scale < 1 else int(width)
     return max(2, out_h - out_h % 2), max(2, out_w - out_w % 2)
 
 
@@ -320,9 +320,10 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smoot
         filled = _push_pull(small.astype(np.float32), small_hole == 0)
     else:
         filled = cv2.inpaint(small, small_hole, 3, flags[method]).astype(np.float32)
-    smooth_photo = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    smooth_fill = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
-    detail = photo.astype(np.float32) - smooth_photo
+    # int16 and the hole's box only where full-size float arrays are not needed: at 2048 px each costs 31 MB.
+    detail = photo.astype(np.int16) - cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    box = _bbox(hole)
+    smooth_fill = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)[box]
 
     known = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0  # not the hole's mixed edge either
     count, labels, stats, _ = cv2.connectedComponentsWithStats(small_hole, connectivity=8)
@@ -335,7 +336,7 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smoot
         if len(chosen) == 0:
             continue
         w, h = stats[label, 2] * factor, stats[label, 3] * factor
-        shifts = {(int(round(np.cos(a) * w * s)), int(round(np.sin(a) * h * s)))
+        shifts = {(round(float(np.cos(a) * w * s)), round(float(np.sin(a) * h * s)))
                   for s in (0.25, 0.5, 0.75, 1.0, 1.25) for a in np.arange(8) * np.pi / 4}
         for ox, oy in sorted(shifts, key=lambda o: np.hypot(*o)):
             if len(chosen) == 0:
@@ -345,9 +346,9 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smoot
             ok[ok] = known[sy[ok], sx[ok]]
             detail_fill[chosen[ok]] = detail[sy[ok], sx[ok]]
             chosen = chosen[~ok]
-    out = photo.astype(np.float32)
-    out[ys, xs] = smooth_fill[ys, xs] + detail_fill
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    out = photo.copy()
+    out[ys, xs] = np.clip(smooth_fill[ys - box[0].start, xs - box[1].start] + detail_fill + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 # -- layers ------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from fyc.render import MAX_SIDE_LIMIT, output_size, render_video, stream_content, stream_velocity, upsample_field, soft_mask
+from fyc.render import MAX_SIDE_LIMIT, output_size, render_video, soft_mask, stream_content, stream_velocity, upsample_field
 
 NUM_FRAMES = 8
 
@@ -176,9 +176,9 @@ def test_two_regions_move_their_own_way_and_the_later_wins(photo):
     assert psnr(video[-1][inner], shifted(110)[inner]) < 25
     # Half-way, each is where its own motion puts it.
     mid = NUM_FRAMES // 2
-    s = (mid / (NUM_FRAMES - 1))
-    a = square(height, width, int(round(60 + 110 * s)), 120, 80)
-    b = square(height, width, int(round(230 - 60 * s)), 120, 80)
+    s = mid / (NUM_FRAMES - 1)
+    a = square(height, width, round(60 + 110 * s), 120, 80)
+    b = square(height, width, round(230 - 60 * s), 120, 80)
     only_a, only_b = eroded(a & ~dilated(b, 4), 4), eroded(b, 4)
     assert psnr(video[mid][only_a], shifted(110 * s)[only_a]) >= 32
     assert psnr(video[mid][only_b], shifted(-60 * s)[only_b]) >= 32
