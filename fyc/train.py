@@ -40,6 +40,7 @@ import torch
 import yaml
 
 from .conditioning import build_condition, mask_first_frame_latent, region_mask_latent, region_prompt_masks
+from .text_encoders import load_text_encoder
 from .train_checkpoints import (
     data_state,
     is_sharded,
@@ -150,9 +151,13 @@ def _build_pipeline(config: Config):
         from .models import FYCUNetMotionModel
 
         spec = init["scratch"]
+        if spec.get("kind") == "motion_field":
+            from .field_training import build_field_pipeline
+
+            return build_field_pipeline(spec, config.unet, config.seed)
         torch.manual_seed(config.seed)  # a new VAE must come out the same when `fyc export` rebuilds the pipeline
         vae = _load_or_build_vae(spec.get("vae", {}))
-        text_encoder, tokenizer = _text_encoder(spec.get("text_encoder", "minilm"))
+        text_encoder, tokenizer = load_text_encoder(spec.get("text_encoder", "minilm"))
         unet_kwargs = {**spec.get("unet", {}), **config.unet}
         unet_kwargs.setdefault("cross_attention_dim", text_encoder.config.hidden_size)
         c = vae.config.latent_channels  # [noisy latent C | mask 1 | first-frame latent C] → C
@@ -186,18 +191,6 @@ def _load_or_build_vae(spec):
     if isinstance(spec, str):
         return AutoencoderKL.from_pretrained(spec)
     return AutoencoderKL(**spec)
-
-
-def _text_encoder(name):
-    from transformers import AutoModel, AutoTokenizer
-
-    if name == "minilm":
-        from .text_encoders import minilm_dir
-
-        path = minilm_dir()
-    else:
-        path = name
-    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
 def select_trainable(unet, mode: str, stage: int) -> list[torch.nn.Parameter]:
@@ -238,7 +231,8 @@ COMMON_VIDEO_DATA_KEYS = {"kind", "cache", "num_frames", "stride", "size", "widt
 
 
 def build_dataset(data: dict):
-    """The training set from `data:` — `kind: synthetic | webvid | shards`. (`cache:` is handled by the caller.)
+    """The training set from `data:` — `kind: synthetic | webvid | shards | fields` (`fields`: the motion-field kind,
+    `fyc.field_training`). (`cache:` is handled by the caller.)
 
     Real videos (`webvid`: `csv`, `video_dir`; `shards`: video2dataset tar shards as a path, folder, glob or brace
     range) share `num_frames`, `stride`, `size` (and `width`), `captions` (JSONL of `python -m fyc captions`),
@@ -247,6 +241,10 @@ def build_dataset(data: dict):
     `shards` also reads `shuffle_buffer` (samples, default 64; each holds an encoded video) and `shuffle_shards`
     (default true). Unknown keys are refused."""
     kind = data.get("kind", "synthetic")
+    if kind == "fields":
+        from .field_training import build_field_dataset
+
+        return build_field_dataset(data)
     num_frames, size = data.get("num_frames", 16), data.get("size", 128)
     if kind == "synthetic":
         from .data.synthetic import SyntheticMotionDataset
@@ -401,6 +399,10 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
 def loss_function(config: Config):
     """The loss `train` minimises, called as `loss(pipe, unet, batch, texts, cfg, generator, device)` on each
     micro-batch. A model kind whose batches hold something other than video clips brings its own loss, chosen here."""
+    if config.data.get("kind") == "fields":
+        from .field_training import field_training_loss
+
+        return field_training_loss
     return training_loss
 
 
@@ -516,7 +518,8 @@ def _setup(config: Config, resume: bool) -> _Run:
 
     pipe = build_pipeline(config)
     pipe.set_progress_bar_config(disable=True)
-    pipe.vae.requires_grad_(False).eval().to(device)
+    if getattr(pipe, "vae", None) is not None:  # the motion-field kind has none
+        pipe.vae.requires_grad_(False).eval().to(device)
     pipe.text_encoder.requires_grad_(False).eval().to(device)
     unet = pipe.unet.to(device).train()
     plain_unet = (type(unet), unet.config)

@@ -114,3 +114,31 @@ def make_tiny_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = None, *
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def make_tiny_field_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = None):
+    """A tiny motion-field pipeline (`FollowYourClickMotionFieldPipeline`): 2 output channels, 9 input channels; the
+    zero-initialised parts get random weights so that every input matters."""
+    import tempfile
+
+    from fyc.models import FYCUNetMotionModel
+    from fyc.motion_pipeline import FollowYourClickMotionFieldPipeline
+
+    tokenizer_dir = tokenizer_dir or tempfile.mkdtemp(prefix="fyc-tok-")
+    torch.manual_seed(seed)
+    unet = FYCUNetMotionModel(
+        in_channels=9, out_channels=2, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"), up_block_types=("UpBlockMotion", "CrossAttnUpBlockMotion"),
+        cross_attention_dim=TEXT_DIM, norm_num_groups=8, num_attention_heads=2, motion_num_attention_heads=2,
+        motion_max_seq_length=32, prompt_pooling="mean", prompt_map=True,
+    )
+    g = torch.Generator().manual_seed(seed + 1)
+    for name, param in unet.named_parameters():
+        if param.abs().sum() == 0 and param.ndim > 0:
+            param.data = torch.randn(param.shape, generator=g) * 0.05
+    pipe = FollowYourClickMotionFieldPipeline(
+        text_encoder=make_tiny_text_encoder(seed), tokenizer=make_tiny_tokenizer(tokenizer_dir), unet=unet.eval(),
+        scheduler=default_scheduler(), motion_vocabulary=["move left", "nod"],
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

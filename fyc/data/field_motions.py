@@ -136,7 +136,8 @@ def displacement(name: str, amplitude: float, params: dict, points: np.ndarray, 
     if name == "ripple":  # concentric ripples travelling outwards, vertical displacement
         radius = np.linalg.norm(local / (extent / 2), axis=1)
         travelling = np.sin(2 * np.pi * p["waves"] * radius - phase) - np.sin(2 * np.pi * p["waves"] * radius)
-        return stack(0.0, amplitude * travelling * extent[1] / 8)
+        # scaled by the wavelength so that the vertical slope stays below 2 x amplitude: the surface never folds over
+        return stack(0.0, amplitude * travelling * extent[1] / (8 * np.pi * p["waves"]))
     if name == "bob":
         return stack(0.0, amplitude * p["sign"] * np.sin(phase))
     raise ValueError(f"Unknown motion class {name!r}; choose from {', '.join(FIELD_MOTION_CLASS_NAMES)}.")
@@ -149,7 +150,7 @@ def max_amplitude(name: str, height: int, width: int, num_frames: int) -> float:
         "move_left": width / steps, "move_right": width / steps, "move_up": height / steps, "move_down": height / steps,
         "shake": 0.12 * width, "sway": 0.6, "rotate_clockwise": 0.5, "rotate_counterclockwise": 0.5,
         "zoom_in": np.log(3.5) / steps, "zoom_out": np.log(4.0) / steps, "bounce": 0.5 * height, "pulse": 0.4,
-        "wave": 0.25, "ripple": 0.6, "nod": 0.5, "wag": 0.6, "bob": 0.2 * height, "breathe": 0.3,
+        "wave": 0.25, "ripple": 0.4, "nod": 0.5, "wag": 0.6, "bob": 0.2 * height, "breathe": 0.3,
     }[name]
 
 
