@@ -30,6 +30,7 @@ import skimage.data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fyc.motion_field import fields_from_affine
 from fyc.render import _Grid, _Layer, backward_map, render_video, sample_field, soft_mask
 
 GRID = (10, 16)
@@ -41,13 +42,7 @@ def ellipse(height, width, cx, cy, rx, ry):
 
 
 def affine_fields(matrices, height, width, grid=GRID):
-    """(F, 2, h, w) reference-px forward fields of per-frame 2x3 affine maps of pixel coordinates."""
-    h, w = grid
-    points = np.stack(np.meshgrid((np.arange(w) + 0.5) * width / w - 0.5, (np.arange(h) + 0.5) * height / h - 0.5), -1)
-    out = np.zeros((len(matrices), 2, h, w), np.float32)
-    for t, matrix in enumerate(matrices):
-        out[t] = ((points @ matrix[:, :2].T + matrix[:, 2] - points) * 256.0 / width).transpose(2, 0, 1)
-    return out
+    return fields_from_affine(matrices, grid, height, width)
 
 
 def about(cx, cy, linear):

@@ -44,11 +44,24 @@ def grid_size(height: int, width: int, short_side: int = GRID_SHORT_SIDE, multip
 
 
 def cell_centres(grid: tuple[int, int], height: float, width: float) -> np.ndarray:
-    """(h, w, 2) pixel (x, y) coordinates of the grid cells' centres on an image of `height` x `width`."""
+    """(h, w, 2) pixel (x, y) coordinates of the grid cells' centres on an image of `height` x `width`, in pixel-index
+    coordinates (pixel (0, 0)'s centre is (0, 0), as for `np.nonzero`, `cv2.remap` and the renderer)."""
     h, w = grid
-    xs = (np.arange(w) + 0.5) * width / w
-    ys = (np.arange(h) + 0.5) * height / h
+    xs = (np.arange(w) + 0.5) * width / w - 0.5
+    ys = (np.arange(h) + 0.5) * height / h - 0.5
     return np.stack(np.meshgrid(xs, ys), axis=-1)
+
+
+def fields_from_affine(matrices, grid: tuple[int, int], height: int, width: int) -> np.ndarray:
+    """Per-frame 2x3 affine maps of frame-0 pixel coordinates (a rigid or affine motion, as the synthetic generators
+    use) → (F, 2, h, w) forward fields in reference px: exact at the cell centres."""
+    points = cell_centres(grid, height, width)
+    out = np.zeros((len(matrices), 2, *grid), np.float32)
+    for t, matrix in enumerate(matrices):
+        matrix = np.asarray(matrix, dtype=np.float64)
+        moved = points @ matrix[:, :2].T + matrix[:, 2]
+        out[t] = to_reference(moved - points, width).transpose(2, 0, 1)
+    return out
 
 
 def region_coverage(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

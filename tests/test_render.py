@@ -6,6 +6,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from fyc.motion_field import fields_from_affine
 from fyc.render import MAX_SIDE_LIMIT, output_size, render_video, soft_mask, stream_content, stream_velocity, upsample_field
 
 NUM_FRAMES = 8
@@ -17,16 +18,7 @@ def photo():
 
 
 def affine_fields(matrices, height, width, grid=(10, 12)):
-    """Forward fields (F, 2, h, w) in reference px of per-frame 2x3 affine maps of frame-0 pixel coordinates."""
-    h, w = grid
-    xs = (np.arange(w) + 0.5) * width / w - 0.5
-    ys = (np.arange(h) + 0.5) * height / h - 0.5
-    points = np.stack(np.meshgrid(xs, ys), -1)
-    out = np.zeros((len(matrices), 2, h, w), np.float32)
-    for t, matrix in enumerate(matrices):
-        moved = points @ matrix[:, :2].T + matrix[:, 2]
-        out[t] = ((moved - points) * 256.0 / width).transpose(2, 0, 1)
-    return out
+    return fields_from_affine(matrices, grid, height, width)
 
 
 def about(centre, linear):
