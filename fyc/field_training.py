@@ -10,6 +10,7 @@ import torch
 
 from .conditioning import mask_first_frame_latent, region_prompt_masks
 from .motion_field import build_field_condition, grid_region_mask
+from .train import noised_with_target
 
 FIELD_DATA_KEYS = {"kind", "length", "num_frames", "grid", "seed", "two_region_ratio", "hint_ratio", "classes", "size"}
 
@@ -58,13 +59,7 @@ def field_training_loss(pipe, unet, batch: dict, texts, cfg, generator: torch.Ge
 
     noise = torch.randn(fields.shape, generator=generator).to(device)
     noise[:, :, 0] = 0  # frame 0 never moves: the pipeline pins it to zero
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
-    noisy = scheduler.add_noise(fields, noise, timesteps)
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "v_prediction":
-        target = scheduler.get_velocity(fields, noise, timesteps)
-    else:
-        target = noise if prediction_type == "epsilon" else fields
+    timesteps, noisy, target = noised_with_target(scheduler, fields, noise, generator, device)
 
     region_masks = batch["region_masks"].to(device).float()  # (B, R, H, W); empty masks pad
     mask = grid_region_mask(region_masks, grid)

@@ -318,6 +318,17 @@ class TextCache:
         return torch.stack([self.cache[p] for p in prompts])
 
 
+def noised_with_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, generator: torch.Generator, device):
+    """Random training timesteps, `clean` noised to them, and what the UNet must predict there (the scheduler's
+    `prediction_type`: the velocity, the noise or the clean sample)."""
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator).to(device)
+    noisy = scheduler.add_noise(clean, noise, timesteps)
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "v_prediction":
+        return timesteps, noisy, scheduler.get_velocity(clean, noise, timesteps)
+    return timesteps, noisy, noise if prediction_type == "epsilon" else clean
+
+
 def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
     """One micro-batch's MSE loss against the target of the scheduler's `prediction_type`, with FYC conditioning.
     `unet` may be wrapped (DDP); its configuration is read from `pipe.unet`."""
@@ -340,13 +351,7 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
         return torch.rand(shape, generator=generator).to(device)
 
     noise = torch.randn(latents.shape, generator=generator).to(device)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
-    noisy = scheduler.add_noise(latents, noise, timesteps)
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "v_prediction":
-        target = scheduler.get_velocity(latents, noise, timesteps)
-    else:
-        target = noise if prediction_type == "epsilon" else latents
+    timesteps, noisy, target = noised_with_target(scheduler, latents, noise, generator, device)
 
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
