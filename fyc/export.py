@@ -45,7 +45,8 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
     pipe = build_pipeline(config)
     ema = load_checkpoint_unet(pipe.unet, path, config, use_ema)
     pipe.unet.to(DTYPES[dtype])
-    pipe.vae.to(DTYPES[dtype])
+    if getattr(pipe, "vae", None) is not None:  # the motion-field kind renders instead of decoding
+        pipe.vae.to(DTYPES[dtype])
     if guidance_scale is not None:
         pipe.register_to_config(default_guidance_scale=float(guidance_scale))
     if sampler is not None:
