@@ -2,7 +2,8 @@
 
     weights/fyc/           a trained Follow-Your-Click pipeline (`fyc.weights.save_pipeline`), preferred
     weights/<other>/       any other saved Follow-Your-Click pipeline folder (newest first)
-    weights/demo/          the demo model shipped with the repository; the fallback
+    weights/demo_motion/   the motion-field demo model shipped with the repository; the default
+    weights/demo/          the latent demo model shipped with the repository; the fallback
     weights/sd15/          Stable Diffusion 1.5, diffusers layout          `python -m fyc download sd15`
     weights/animatediff/   AnimateDiff v2 MotionAdapter (diffusers layout)  `python -m fyc download animatediff`
                            and/or mm_sd_v15_v2.ckpt (original layout)       `python -m fyc download animatediff-original`
@@ -26,6 +27,8 @@ WEIGHTS_DIR_ENV = "FYC_WEIGHTS_DIR"
 
 TRAINED_DIR = "fyc"
 DEMO_DIR = "demo"
+DEMO_MOTION_DIR = "demo_motion"
+SHIPPED_DIRS = (DEMO_MOTION_DIR, DEMO_DIR)  # committed with the repository, in the order they are preferred
 SAM_DIR = "sam"
 BUILDING_BLOCK_DIRS = {"sd15", "animatediff", "pia", SAM_DIR}
 
@@ -149,7 +152,7 @@ def fetch_hint(path: Path, root: Path) -> str | None:
         return None
     if not relative.parts:
         return None
-    if relative.parts[0] == DEMO_DIR:
+    if relative.parts[0] in SHIPPED_DIRS:
         return _git_restore_command(Path(root, *relative.parts))
     # The most specific source first (weights/animatediff/mm_sd_v15_v2.ckpt before weights/animatediff/).
     for source in sorted(SOURCES.values(), key=lambda s: -len(Path(s.local_path).parts)):
@@ -163,7 +166,7 @@ def fetch_hint(path: Path, root: Path) -> str | None:
 
 
 def _git_restore_command(path: Path) -> str | None:
-    """The demo model is committed, not downloaded: git restores it, named from the current directory (the
+    """The demo models are committed, not downloaded: git restores it, named from the current directory (the
     repository root when the folder is the default one); None when `path` is outside the current directory."""
     try:
         shown = Path(path).resolve().relative_to(Path.cwd().resolve())

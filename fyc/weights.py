@@ -1,8 +1,9 @@
 """How Follow-Your-Click pipelines load: assembled from public parts, found in the weights folder, saved, opened.
 
 No Follow-Your-Click checkpoint has been published. What exists publicly is listed in `fyc.weight_sources.SOURCES`
-(fetch them with `python -m fyc download NAME` when online); what this project ships is the demo model in
-`weights/demo/`. The weights folder and its layout are `fyc.weight_sources`'s; the public parts are read by
+(fetch them with `python -m fyc download NAME` when online); what this project ships is the motion-field demo model
+in `weights/demo_motion/` (`FollowYourClickMotionFieldPipeline`, the default) and the latent demo model in
+`weights/demo/` (`FollowYourClickPipeline`, the paper's representation). The weights folder and its layout are `fyc.weight_sources`'s; the public parts are read by
 `fyc.building_blocks`.
 
     from fyc.weights import load_pipeline, assemble_pipeline, describe
@@ -30,6 +31,8 @@ from .weight_checks import naming_errors, read_json, require_config, require_mod
 from .weight_sources import (
     BUILDING_BLOCK_DIRS,
     DEMO_DIR,
+    DEMO_MOTION_DIR,
+    SHIPPED_DIRS,
     SOURCES,
     TRAINED_DIR,
     WEIGHTS_DIR_ENV,
@@ -48,6 +51,7 @@ __all__ = [
     "assemble_pipeline",
     "describe",
     "find_pipeline",
+    "pipeline_folders",
     "load_motion_adapter",
     "load_pipeline",
     "load_stable_diffusion",
@@ -57,6 +61,11 @@ __all__ = [
 
 # A small JSON file in a saved pipeline folder: {"name": "...", "external_components": {"text_encoder": "pkg"}}.
 PIPELINE_META_FILE = "fyc_pipeline.json"
+# The pipeline classes a saved folder's model_index.json may name, and the modules that define them.
+PIPELINE_CLASSES = {
+    "FollowYourClickPipeline": "fyc.pipeline",
+    "FollowYourClickMotionFieldPipeline": "fyc.motion_pipeline",
+}
 
 
 def assemble_pipeline(
@@ -117,27 +126,36 @@ def _adapter_name(adapter) -> str:
     return "AnimateDiff v2" if config.use_motion_mid_block else "AnimateDiff v1/v3"
 
 
-def find_pipeline(weights_dir: str | Path | None = None) -> Path:
-    """The best saved pipeline under the weights folder: `fyc/` (a trained model), then any other saved
-    Follow-Your-Click folder (newest first), then `demo/`. FileNotFoundError when there is none."""
+def pipeline_folders(weights_dir: str | Path | None = None) -> list[Path]:
+    """Every saved Follow-Your-Click pipeline folder under the weights folder, best first: `fyc/` (a trained model),
+    any other saved folder of either model kind (newest first), then the shipped demo models, `demo_motion/` (the
+    motion-field model) before `demo/` (the latent model)."""
     root = weights_root(weights_dir)
     others = []
     if root.is_dir():
         for folder in root.iterdir():
-            if folder.name in (TRAINED_DIR, DEMO_DIR) or folder.name in BUILDING_BLOCK_DIRS or not folder.is_dir():
+            if folder.name in (TRAINED_DIR, *SHIPPED_DIRS) or folder.name in BUILDING_BLOCK_DIRS or not folder.is_dir():
                 continue
             index = folder / "model_index.json"
-            if index.is_file() and _class_name(index) == "FollowYourClickPipeline":
+            if index.is_file() and _class_name(index) in PIPELINE_CLASSES:
                 others.append(folder)
     others.sort(key=lambda p: (p / "model_index.json").stat().st_mtime, reverse=True)
-    for folder in [root / TRAINED_DIR, *others, root / DEMO_DIR]:
-        if (folder / "model_index.json").is_file():
-            return folder
+    return [folder for folder in [root / TRAINED_DIR, *others, *(root / name for name in SHIPPED_DIRS)]
+            if (folder / "model_index.json").is_file()]
+
+
+def find_pipeline(weights_dir: str | Path | None = None) -> Path:
+    """The best saved pipeline under the weights folder (the first of `pipeline_folders`): a trained `fyc/`, then
+    any other saved folder, then `demo_motion/`, then `demo/`. FileNotFoundError when there is none."""
+    root = weights_root(weights_dir)
+    folders = pipeline_folders(weights_dir)
+    if folders:
+        return folders[0]
     env = f" (set by {WEIGHTS_DIR_ENV})" if weights_dir is None and os.environ.get(WEIGHTS_DIR_ENV) else ""
     raise FileNotFoundError(
-        f"No Follow-Your-Click weights under {root}{env}: looked for {root / TRAINED_DIR}/ (a trained model) and "
-        f"{root / DEMO_DIR}/ (the demo model, committed with the repository: restore it with "
-        "`git checkout -- weights/demo`). No Follow-Your-Click checkpoint is published; to build a full-size model, "
+        f"No Follow-Your-Click weights under {root}{env}: looked for {root / TRAINED_DIR}/ (a trained model), "
+        f"{root / DEMO_MOTION_DIR}/ and {root / DEMO_DIR}/ (the demo models, committed with the repository: restore "
+        "them with `git checkout -- weights/demo_motion weights/demo`). No Follow-Your-Click checkpoint is published; to build a full-size model, "
         f"fetch its public parts with `{download_command('sd15', root)}` and "
         f"`{download_command('animatediff', root)}` (see weights/README.md), then train."
     )
@@ -156,14 +174,13 @@ def load_pipeline(
     device=None,
     weights_dir: str | Path | None = None,
 ):
-    """Open a saved FollowYourClickPipeline folder; with no path, the best one under the weights folder
-    (`find_pipeline`: a trained `weights/fyc/` before the demo model in `weights/demo/`).
+    """Open a saved pipeline folder, a `FollowYourClickPipeline` or a `FollowYourClickMotionFieldPipeline` as its
+    `model_index.json` says; with no path, the best one under the weights folder (`find_pipeline`: a trained
+    `weights/fyc/`, then the motion-field demo model in `weights/demo_motion/`, then the latent one in `weights/demo/`).
 
     Raises FileNotFoundError naming the missing file (and the command that restores it), `CorruptWeightsError`
     naming a damaged one.
     """
-    from .pipeline import FollowYourClickPipeline
-
     root = weights_root(weights_dir)
     folder = Path(path) if path is not None else find_pipeline(weights_dir)
     hint = fetch_hint(folder, root)
@@ -174,13 +191,14 @@ def load_pipeline(
             f"{folder} is a file; load_pipeline opens a saved pipeline folder. To build one from a Stable Diffusion "
             "checkpoint use fyc.weights.assemble_pipeline(sd=..., motion_adapter=...)."
         )
-    index, meta = _check_pipeline_folder(folder, hint)
+    pipeline_class = _pipeline_class(folder, hint)
+    index, meta = _check_pipeline_folder(folder, hint, pipeline_class)
     external = {
         component: _load_packaged_component(component, package, index.get(component), torch_dtype)
         for component, package in meta.get("external_components", {}).items()
     }
     with naming_errors(folder):
-        pipe = FollowYourClickPipeline.from_pretrained(folder, torch_dtype=torch_dtype, **external)
+        pipe = pipeline_class.from_pretrained(folder, torch_dtype=torch_dtype, **external)
     if meta.get("name"):
         pipe.weights_name = meta["name"]
     if device is not None:
@@ -188,18 +206,32 @@ def load_pipeline(
     return pipe
 
 
-def _check_pipeline_folder(folder: Path, hint: str | None) -> tuple[dict, dict]:
-    """(model_index, fyc meta) after checking that every component's files are there and readable."""
+def _pipeline_class(folder: Path, hint: str | None):
+    """The pipeline class `folder/model_index.json` names (one of `PIPELINE_CLASSES`)."""
     index_file = folder / "model_index.json"
     if not index_file.is_file():
         raise FileNotFoundError(
             f"{index_file} not found: {folder} is not a saved pipeline folder.{restore_hint(hint)}"
         )
-    index = read_json(index_file, hint)
+    class_name = read_json(index_file, hint).get("_class_name")
+    if class_name not in PIPELINE_CLASSES:
+        raise ValueError(
+            f"{index_file} names the pipeline class {class_name!r}; load_pipeline opens "
+            f"{' and '.join(PIPELINE_CLASSES)} folders (saved by fyc.weights.save_pipeline or `python -m fyc export`)."
+        )
+    return getattr(import_module(PIPELINE_CLASSES[class_name]), class_name)
+
+
+def _check_pipeline_folder(folder: Path, hint: str | None, pipeline_class) -> tuple[dict, dict]:
+    """(model_index, fyc meta) after checking that every component's files are there and readable. Only the
+    class's components are checked: other entries of model_index.json are config values (a motion-field model's
+    `motion_vocabulary` is a list too)."""
+    index = read_json(folder / "model_index.json", hint)
     meta = read_json(folder / PIPELINE_META_FILE, hint) if (folder / PIPELINE_META_FILE).is_file() else {}
     external = meta.get("external_components", {})
+    components, _ = pipeline_class._get_signature_keys(pipeline_class)
     for component, spec in index.items():
-        if component.startswith("_") or component in external or not isinstance(spec, list) or spec[0] is None:
+        if component not in components or component in external or not isinstance(spec, list) or spec[0] is None:
             continue
         if _holds_weights(*spec):
             require_model_weights(folder / component, hint)
@@ -284,20 +316,33 @@ def save_pipeline(
 
 def describe(pipe) -> str:
     """One line for a status bar: what the weights are and the native size, e.g. "demo model, 128 px" or
-    "SD 1.5 + AnimateDiff v2, 512 px" (plus the dtype when it is not float32)."""
+    "SD 1.5 + AnimateDiff v2, 512 px" (plus the dtype when it is not float32); a motion-field model renders at the
+    photo's size: "motion-field demo model, photo's size up to 1024 px"."""
     import torch
 
+    from .model_settings import DEFAULT_MAX_SIDE, is_motion_field
+
     name = getattr(pipe, "weights_name", None)
+    folder = Path(str(getattr(pipe, "name_or_path", "") or ""))
+    if is_motion_field(pipe):
+        if not name:
+            name = "motion-field demo model" if folder.name == DEMO_MOTION_DIR else (
+                f"motion-field model ({folder.name})" if folder.name else "motion-field model")
+        parts = [name, f"photo's size up to {DEFAULT_MAX_SIDE} px"]
+    else:
+        parts = [_latent_name(pipe, name, folder), f"{pipe.native_size} px"]
+    dtype = pipe.unet.dtype
+    if dtype != torch.float32:
+        parts.append(str(dtype).replace("torch.", ""))
+    return ", ".join(parts)
+
+
+def _latent_name(pipe, name: str | None, folder: Path) -> str:
     if not name:
-        folder = Path(str(getattr(pipe, "name_or_path", "") or ""))
         if folder.name == DEMO_DIR:
             name = "demo model"
         elif _is_sd15_size(pipe.unet.config):
             name = "Follow-Your-Click, SD 1.5 size" + (f" ({folder.name})" if folder.name else "")
         else:
             name = f"custom model ({folder.name})" if folder.name else "custom model"
-    parts = [name, f"{pipe.native_size} px"]
-    dtype = pipe.unet.dtype
-    if dtype != torch.float32:
-        parts.append(str(dtype).replace("torch.", ""))
-    return ", ".join(parts)
+    return name

