@@ -6,7 +6,8 @@
     save_video(frames, "out.mp4", fps=8)
 
 The app's events, the CLI and the evaluation all animate through here, so they seed, check and keep the
-background still the same way.
+background still the same way. Either model kind works (`fyc.model_settings`): the motion-field model renders at the
+photo's resolution, keeps the background exact by itself and follows drags; the latent model uses its native size.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from fyc.inputs import check_pixel_frames, check_seed
+from fyc.inputs import InputError, check_pixel_frames, check_seed
+from fyc.model_settings import DEFAULT_MAX_SIDE, MOTION_FIELD, model_settings, video_size
 from fyc.region import Region
 from fyc.video import composite_background, export_gif, export_mp4
 
@@ -44,22 +46,30 @@ def animate(
     ofm: float,
     seed: int = 0,
     num_frames: int = 16,
-    num_inference_steps: int = 25,
+    num_inference_steps: int | None = None,
     guidance_scale: float | None = None,
     keep_background: bool = False,
+    drags: list[list[tuple[float, float, float, float]]] | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
     max_pixel_frames: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> np.ndarray | None:
-    """Animate `regions` of `image` with `pipe` (a `FollowYourClickPipeline`) once.
+    """Animate `regions` of `image` with `pipe` (a `FollowYourClickPipeline` or `FollowYourClickMotionFieldPipeline`)
+    once.
 
     Args:
         image: the still image (RGB uint8 array or PIL image); the regions' masks are at its size.
         regions: what moves, each `Region(mask, prompt)`; where they overlap the later one wins.
-        ofm, num_frames, num_inference_steps, guidance_scale: as the pipeline takes them (guidance None: the
-            model's own).
+        ofm, num_frames, num_inference_steps, guidance_scale: as the pipeline takes them (steps and guidance None:
+            the model's own, `fyc.model_settings`).
         seed: seeds a CPU generator, so a seed gives the same video on every device.
-        keep_background: paste `image` outside the regions, widened by `background_margin_px`.
+        keep_background: paste `image` outside the regions, widened by `background_margin_px` (latent model only:
+            the motion-field renderer keeps every pixel outside the regions exact, and a margin would cut off an
+            object that moves farther).
+        drags: per region, `(x0, y0, x1, y1)` drags in `image`'s pixels: the point at (x0, y0) ends at (x1, y1) on the
+            last frame (motion-field model; the latent model refuses them).
+        max_side: long side of a motion-field video (the photo's size when smaller).
         max_pixel_frames: refuse, before the pipeline starts, more frames × height × width than this (None: no
             limit; the app and the CLI pass `fyc.inputs.PIXEL_FRAME_BUDGET` or the server's own).
         on_step: called as `on_step(step, total)` after every denoising step.
@@ -75,8 +85,11 @@ def animate(
     import torch
 
     seed = check_seed(seed)
+    settings = model_settings(pipe)
+    field_model = settings.kind == MOTION_FIELD
+    trajectories = _trajectories(drags, regions, image, int(num_frames), settings)
     if max_pixel_frames is not None:
-        check_pixel_frames(num_frames, *pipe.default_size(image), max_pixel_frames)
+        check_pixel_frames(num_frames, *video_size(pipe, image, max_side), max_pixel_frames)
     step_end = None
     if on_step is not None or cancel is not None:
 
@@ -87,24 +100,53 @@ def animate(
                 pipeline._interrupt = True
             return callback_kwargs
 
+    field_kwargs = {"trajectories": trajectories, "max_side": int(max_side)} if field_model else {}
     output = pipe(
         image,
         regions=regions,
         ofm=float(ofm),
         num_frames=int(num_frames),
-        num_inference_steps=int(num_inference_steps),
+        num_inference_steps=int(settings.num_inference_steps if num_inference_steps is None else num_inference_steps),
         guidance_scale=guidance_scale,
         generator=torch.Generator(device="cpu").manual_seed(seed),
         output_type="np",
         callback_on_step_end=step_end,
+        **field_kwargs,
     )
     if cancel is not None and cancel.is_set():
         return None
     frames = np.asarray(output.frames[0], dtype=np.float32)
-    if keep_background:
+    if keep_background and not settings.keeps_background:
         union = np.logical_or.reduce([np.asarray(region.mask, bool) for region in regions])
         frames = composite_background(frames, image, union, dilate_px=background_margin_px(*frames.shape[1:3]))
     return frames
+
+
+def _trajectories(drags, regions, image, num_frames: int, settings):
+    """Per-region drags → per-region `Trajectory` lists (None when there are none); refused with what to do when a
+    drag leaves the image or the model does not follow drags."""
+    if not drags or not any(drags):
+        return None
+    if not settings.follows_drags:
+        raise InputError(f"{settings.name[0].upper()}{settings.name[1:]} does not follow drags: remove the drags, or "
+                         "use the motion-field model (weights/demo_motion), which does.")
+    if len(drags) != len(regions):
+        raise InputError(f"give one list of drags per region ({len(regions)}), got {len(drags)}")
+    from fyc.motion_field import Trajectory
+
+    height, width = np.asarray(image).shape[:2]
+    out = []
+    for number, region_drags in enumerate(drags, start=1):
+        paths = []
+        for x0, y0, x1, y1 in region_drags or []:
+            for x, y in ((x0, y0), (x1, y1)):
+                if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < width and 0 <= y < height):
+                    raise InputError(f"The drag ({x0:g}, {y0:g}) → ({x1:g}, {y1:g}) of region {number} leaves the "
+                                     f"{width}×{height} image: both its ends must be inside (x in 0..{width - 1}, y in "
+                                     f"0..{height - 1}).")
+            paths.append(Trajectory.drag(x0, y0, x1, y1, num_frames))
+        out.append(paths)
+    return out
 
 
 def save_video(frames, path, fps: float = 8) -> Path:

@@ -257,16 +257,16 @@ def check_points(points, image_size: tuple[int, int]) -> list[tuple[float, float
     return checked
 
 
-def check_ofm(ofm) -> float:
-    """The motion strength as a float inside the slider's range."""
+def check_ofm(ofm, low: float = OFM_MIN, high: float = OFM_MAX) -> float:
+    """The motion strength as a float inside the slider's range: [low, high], the model's own
+    (`fyc.model_settings.ModelSettings.ofm_range`) or, by default, the latent model's."""
     try:
         value = float(ofm)
     except (TypeError, ValueError):
-        raise InputError(f"ofm must be a number between {OFM_MIN:g} and {OFM_MAX:g}; got {ofm!r}.") from None
-    if not math.isfinite(value) or not OFM_MIN <= value <= OFM_MAX:
+        raise InputError(f"ofm must be a number between {low:g} and {high:g}; got {ofm!r}.") from None
+    if not math.isfinite(value) or not low <= value <= high:
         raise InputError(
-            f"ofm must be between {OFM_MIN:g} and {OFM_MAX:g} (pixels per frame at 256-px width; "
-            f"{OFM_DEFAULT:g} is a clear motion); got {ofm}."
+            f"ofm must be between {low:g} and {high:g} for this model (pixels per frame at 256-px width); got {ofm}."
         )
     return value
 

@@ -3,6 +3,9 @@
 Objects are given in order: the `--click` (or `--mask`) options before a `--prompt` belong to that prompt's
 object, so `--click 10,20 --prompt sway --click 50,60 --click 70,60,0 --prompt "move left"` animates two
 objects, the second with one exclude point (label 0).
+
+`--drag X0,Y0,X1,Y1` (motion-field model) moves the point at (X0, Y0) to (X1, Y1) by the last frame; it belongs to the
+object whose mask holds its start point, else to the object it is given with (the last one when after every prompt).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 
 class _Ordered(argparse.Action):
-    """Keeps --click, --mask and --prompt in the order given, since their order groups them into objects."""
+    """Keeps --click, --mask, --drag and --prompt in the order given, since their order groups them into objects."""
 
     def __call__(self, parser, namespace, value, option_string=None):
         items = getattr(namespace, "objects_spec", None) or []
@@ -37,40 +40,63 @@ def parse_click(text: str) -> tuple[float, float, int]:
     return (x, y, label)
 
 
+def parse_drag(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"--drag takes X0,Y0,X1,Y1 (start and end in image pixels), got {text!r}")
+    return values
+
+
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="the still image to animate")
     parser.add_argument("--click", type=parse_click, action=_Ordered, dest="click", metavar="X,Y[,LABEL]",
                         help="a point on the object to animate, in image pixels (repeatable)")
     parser.add_argument("--mask", type=Path, action=_Ordered, dest="mask", metavar="PNG",
                         help="a mask image of the object (white = animate) instead of clicks")
+    parser.add_argument("--drag", type=parse_drag, action=_Ordered, dest="drag", metavar="X0,Y0,X1,Y1",
+                        help="drag the point (X0,Y0) of an object to (X1,Y1) by the last frame, image pixels "
+                             "(repeatable; motion-field model)")
     parser.add_argument("--prompt", action=_Ordered, dest="prompt", metavar="TEXT",
                         help="short motion prompt; closes the object made of the clicks/mask before it")
-    parser.add_argument("--ofm", type=float, default=8.0,
-                        help="motion strength: optical-flow magnitude, pixels per frame at 256-px width (default 8)")
+    parser.add_argument("--ofm", type=float, default=None,
+                        help="motion strength: optical-flow magnitude, pixels per frame at 256-px width (default: the "
+                             "model's, 4 for the motion-field model (0.5-12), 8 for the latent one (0-20))")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="denoising steps (default: the model's, 12 motion-field, 25 latent)")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate (default 16)")
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's, 7.5 unless it says otherwise)")
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the written video (default 8)")
     parser.add_argument("--weights", type=Path, default=None, help="a saved pipeline folder (default: best under weights/)")
     parser.add_argument("--sam", type=Path, default=None, help="a SAM checkpoint for clicks (default: found under weights/)")
     parser.add_argument("--keep-background", action="store_true",
-                        help="paste the still input outside the (dilated) regions instead of the model's raw output")
+                        help="latent model: paste the still input outside the (dilated) regions instead of the model's "
+                             "raw output (the motion-field model keeps the background exact by itself)")
+    parser.add_argument("--max-side", type=int, default=1024,
+                        help="motion-field model: long side of the video in px, the photo's own size when smaller "
+                             "(default 1024)")
     parser.add_argument("-o", "--output", type=Path, default=Path("out.mp4"), help="out.mp4 or out.gif (default out.mp4)")
 
 
 def collect_objects(spec) -> list[dict]:
-    """[("click", p), ("mask", path), ("prompt", text), ...] → [{"points": [...], "masks": [...], "prompt": t}]."""
-    objects, current = [], {"points": [], "masks": []}
+    """[("click", p), ("mask", path), ("drag", d), ("prompt", text), ...] →
+    [{"points": [...], "masks": [...], "drags": [...], "prompt": t}]; a drag after every prompt goes to the last object."""
+    objects, current = [], {"points": [], "masks": [], "drags": []}
     for kind, value in spec or []:
         if kind == "prompt":
             if not current["points"] and not current["masks"]:
                 raise ValueError(f"--prompt {value!r} has no --click or --mask before it")
             objects.append({**current, "prompt": value})
-            current = {"points": [], "masks": []}
+            current = {"points": [], "masks": [], "drags": []}
+        elif kind == "drag" and objects and not current["points"] and not current["masks"]:
+            objects[-1]["drags"].append(value)
         else:
-            current["points" if kind == "click" else "masks"].append(value)
-    if current["points"] or current["masks"]:
+            current[{"click": "points", "mask": "masks", "drag": "drags"}[kind]].append(value)
+    if current["points"] or current["masks"] or current["drags"]:
         raise ValueError("the last --click/--mask has no --prompt after it: say how the object should move")
     if not objects:
         raise ValueError("nothing to animate: give --click X,Y (or --mask PNG) followed by --prompt TEXT")
@@ -83,14 +109,15 @@ def run(args) -> int:
     from fyc.animate import VIDEO_SUFFIXES, animate, save_video
     from fyc.clicks import ClickedImage
     from fyc.inputs import (
-        PIXEL_FRAME_BUDGET,
         check_image_shape,
+        check_ofm,
         check_point,
         check_prompt,
         check_seed,
         load_image_file,
     )
-    from fyc.weights import load_pipeline
+    from fyc.model_settings import model_settings
+    from fyc.weights import describe, load_pipeline
 
     def fail(error) -> int:
         print(f"error: {error}", file=sys.stderr)
@@ -105,7 +132,7 @@ def run(args) -> int:
             raise ValueError(f"--output must end in .mp4 or .gif, got {args.output}")
         seed = check_seed(args.seed)
         for name, value in (("--steps", args.steps), ("--frames", args.frames)):
-            if value < 1:
+            if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         for name, value in (("--ofm", args.ofm), ("--guidance", args.guidance), ("--fps", args.fps)):
             if value is None:  # --guidance: the model's own
@@ -121,6 +148,9 @@ def run(args) -> int:
         for number, obj in enumerate(objects, start=1):
             for x, y, label in obj["points"]:
                 check_point((x, y, label), width, height, f"--click {x:g},{y:g} of object {number}")
+            for drag in obj["drags"]:
+                for x, y in (drag[:2], drag[2:]):
+                    check_point((x, y, 1), width, height, f"--drag {','.join(f'{v:g}' for v in drag)} (its point {x:g},{y:g})")
     except (ValueError, OSError) as error:  # InputError is a ValueError
         return fail(error)
 
@@ -147,9 +177,14 @@ def run(args) -> int:
                 raise ValueError(f"object {obj['prompt']!r} selects nothing: move its clicks onto the object or "
                                  "give a mask with white pixels")
         pipe = load_pipeline(args.weights)  # names a missing or damaged file; refuses pickled code
-        frames = animate(pipe, clicked.image, clicked.regions(), ofm=args.ofm, seed=seed, num_frames=args.frames,
-                         num_inference_steps=args.steps, guidance_scale=args.guidance,
-                         keep_background=args.keep_background, max_pixel_frames=PIXEL_FRAME_BUDGET)
+        settings = model_settings(pipe)
+        ofm = check_ofm(settings.ofm_default if args.ofm is None else args.ofm, *settings.ofm_range)
+        drags = _drags_on_working_copy(clicked, objects)
+        print(f"model: {describe(pipe)}", file=sys.stderr)
+        frames = animate(pipe, clicked.image, clicked.regions(), ofm=ofm, seed=seed,
+                         num_frames=args.frames or min(16, settings.max_frames), num_inference_steps=args.steps,
+                         guidance_scale=args.guidance, keep_background=args.keep_background, drags=drags,
+                         max_side=args.max_side, max_pixel_frames=settings.pixel_frame_budget)
     except (ValueError, OSError) as error:  # bad clicks or masks, unreadable weights, over budget, refused settings
         return fail(error)
     try:
@@ -159,3 +194,21 @@ def run(args) -> int:
         return fail(f"could not write {args.output}: {error}")
     print(args.output)
     return 0
+
+
+def _drags_on_working_copy(clicked, objects) -> list[list[tuple]] | None:
+    """Each object's drags (image pixels) on the clicked image's working copy, each moved to the object whose mask
+    holds its start point (the later object where masks overlap), else kept with the object it was given with."""
+    if not any(obj["drags"] for obj in objects):
+        return None
+    (width, height), (source_width, source_height) = clicked.size, clicked.source_size
+    sx, sy = width / source_width, height / source_height
+    masks = [clicked_object.mask for clicked_object in clicked.objects]
+    out = [[] for _ in objects]
+    for index, obj in enumerate(objects):
+        for x0, y0, x1, y1 in obj["drags"]:
+            drag = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+            col, row = min(int(drag[0]), width - 1), min(int(drag[1]), height - 1)
+            holders = [i for i, mask in enumerate(masks) if mask is not None and mask[row, col]]
+            out[holders[-1] if holders else index].append(drag)
+    return out
