@@ -19,6 +19,18 @@ How it works:
    translation is a bounce when vertical, a sway when slow or bending (shear) and a shake otherwise.
 
 Labels are the class names of `fyc.data.motion_vocab.MOTION_CLASS_NAMES` plus `STILL`.
+
+The motion-field model's vocabulary (`vocabulary="field"`: `fyc.data.field_motions.FIELD_MOTION_CLASS_NAMES`
+plus `STILL`) adds wave, ripple, nod, wag, bob and breathe, and its sway bends about the base. Its rules
+(`classify_field_features`) read, besides the above, the integrated series (where the centroid, the scale and
+the angle are relative to frame 0): a bob swings both ways about its rest position, a bounce only upwards; a
+breathe only swells, a pulse swells and shrinks; nod and wag are rigid oscillating turns (the antisymmetric
+part of A dominates its symmetric part) about a pivot at one side (the centroid swings vertically) or at the base
+(it swings horizontally); sway and wave bend (one off-diagonal of A dominates: dA_x/dy for sway, dA_y/dx for
+wave); ripple is what an affine model cannot explain (the fit's residual dominates). Where two classes are not
+separable by flow the rules cannot name both: a small-amplitude ripple reads as still or bob, and a nod whose
+pivot is near the centroid as a bob. Ripple at
+the amplitude its generator caps (the surface never folds) moves < 0.3 reference px/frame and reads as still.
 """
 
 from __future__ import annotations
@@ -28,10 +40,13 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from fyc.data.field_motions import FIELD_MOTION_CLASS_NAMES
 from fyc.data.motion_vocab import MOTION_CLASS_NAMES
 
 STILL = "still"
 LABELS: tuple[str, ...] = MOTION_CLASS_NAMES + (STILL,)
+FIELD_LABELS: tuple[str, ...] = FIELD_MOTION_CLASS_NAMES + (STILL,)
+VOCABULARIES = {"latent": LABELS, "field": FIELD_LABELS}
 
 # Thresholds in reference px/frame (or ratios); calibrated on the train split of fyc.data.synthetic and
 # checked on its held-out eval split (tests/test_prompt_following.py, experiments/demo_model_checks.py).
@@ -61,6 +76,13 @@ class MotionFeatures:
         x_sign_rate: sign changes of b_x per pair, counting only pairs where b_x is clearly non-zero.
         y_sign_rate: the same for b_y.
         pairs: how many frame pairs the region could be tracked over.
+        x_bend, y_bend: mean |dA_x/dy * r|, mean |dA_y/dx * r| (rim speeds of bending along y and along x).
+        rigid_spin, symmetric_shear: mean |(A_yx - A_xy)/2 * r|, mean |(A_yx + A_xy)/2 * r|: a turn has only the
+            first, a bend both equally.
+        residual: mean |flow - affine fit| in the region: motion an affine model cannot explain (ripples).
+        y_balance: (max + min) / (max - min) of the centroid's height relative to frame 0 (y down): -1 only above
+            its rest position, 0 as far below as above.
+        expansion_balance: the same for the integrated expansion: +1 only larger than at frame 0.
     """
 
     speed: float
@@ -78,6 +100,13 @@ class MotionFeatures:
     x_sign_rate: float
     y_sign_rate: float
     pairs: int
+    x_bend: float = 0.0
+    y_bend: float = 0.0
+    rigid_spin: float = 0.0
+    symmetric_shear: float = 0.0
+    residual: float = 0.0
+    y_balance: float = 0.0
+    expansion_balance: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,6 +121,7 @@ class _Track:
     radius: np.ndarray  # (P,) rim radius in reference px
     speed: np.ndarray  # (P,) mean flow magnitude in the mask
     mean_flow: np.ndarray  # (P, 2) mean flow in the mask
+    residual: np.ndarray  # (P,) mean |flow - affine fit| in the mask, reference px
 
 
 def _fit_affine(flow: np.ndarray, mask: np.ndarray):
@@ -113,7 +143,7 @@ def _fit_affine(flow: np.ndarray, mask: np.ndarray):
         keep = new_keep
     b = coef[0]
     a = coef[1:].T  # a[i, j] = d flow_i / d x_j
-    return b, a, c
+    return b, a, c, float(np.linalg.norm(design @ coef - target, axis=1).mean())
 
 
 def _track(flow: np.ndarray, mask: np.ndarray) -> _Track:
@@ -132,11 +162,11 @@ def _track(flow: np.ndarray, mask: np.ndarray) -> _Track:
         fit = _fit_affine(pair, core)
         if fit is None:
             break
-        b, a, c = fit
+        b, a, c, residual = fit
         area = float(current.sum())
         magnitude = np.linalg.norm(pair[core], axis=1)
         rows.append((b * to_ref, a, np.sqrt(area / np.pi) * to_ref, magnitude.mean() * to_ref,
-                     pair[core].mean(axis=0) * to_ref))
+                     pair[core].mean(axis=0) * to_ref, residual * to_ref))
         # the next mask: this one moved by x -> x + b + A (x - c)
         linear = np.eye(2) + a
         matrix = np.hstack([linear, (c + b - linear @ c)[:, None]])
@@ -144,9 +174,9 @@ def _track(flow: np.ndarray, mask: np.ndarray) -> _Track:
                                   flags=cv2.INTER_LINEAR) >= 0.5).astype(np.uint8)
     if not rows:
         zero = np.zeros((0,))
-        return _Track(np.zeros((0, 2)), np.zeros((0, 2, 2)), zero, zero, np.zeros((0, 2)))
-    b, a, radius, speed, mean = zip(*rows)
-    return _Track(np.array(b), np.array(a), np.array(radius), np.array(speed), np.array(mean))
+        return _Track(np.zeros((0, 2)), np.zeros((0, 2, 2)), zero, zero, np.zeros((0, 2)), zero)
+    b, a, radius, speed, mean, residual = zip(*rows)
+    return _Track(np.array(b), np.array(a), np.array(radius), np.array(speed), np.array(mean), np.array(residual))
 
 
 def _sign_consistency(values: np.ndarray) -> float:
@@ -160,6 +190,13 @@ def _sign_rate(values: np.ndarray, floor: float) -> float:
     if len(values) < 2:
         return 0.0
     return float(np.count_nonzero(np.diff(np.sign(clear)) != 0)) / (len(values) - 1)
+
+
+def _balance(steps: np.ndarray) -> float:
+    """(max + min) / (max - min) of a series integrated from 0 (its value at frame 0 included)."""
+    position = np.concatenate([[0.0], np.cumsum(steps)])
+    span = float(position.max() - position.min())
+    return float(position.max() + position.min()) / span if span > 0 else 0.0
 
 
 def _flow(video, method: str = "dis") -> np.ndarray:
@@ -211,6 +248,13 @@ def motion_features(video, mask, method: str = "dis") -> MotionFeatures:
         x_sign_rate=_sign_rate(b[:, 0], floor),
         y_sign_rate=_sign_rate(b[:, 1], floor),
         pairs=len(b),
+        x_bend=float(np.abs(a[:, 0, 1] * r).mean()),
+        y_bend=float(np.abs(a[:, 1, 0] * r).mean()),
+        rigid_spin=float(np.abs(curl).mean()),
+        symmetric_shear=float(np.abs((a[:, 1, 0] + a[:, 0, 1]) / 2 * r).mean()),
+        residual=float(track.residual.mean()),
+        y_balance=_balance(b[:, 1]),
+        expansion_balance=_balance(div),
     )
 
 
@@ -237,15 +281,56 @@ def classify_features(f: MotionFeatures) -> str:
     return "shake"
 
 
-def classify_motion(video, mask, method: str = "dis") -> str:
-    """The motion class of `fyc.data.motion_vocab` that the region performs, or "still".
+# Ratios of the field vocabulary's rules; set on rendered ground-truth clips of fyc.data.field_clips' train split
+# and checked on its eval split (bench/motion_model_checks.py --classifier, docs/results/motion_checks.md).
+RIPPLE_RESIDUAL = 1.0  # residual / largest affine component above which the motion is not affine (ripple)
+RIGID = 2.0  # rigid spin / symmetric shear above which an oscillating turn is rigid (nod, wag), not a bend
+BOB_BALANCE = -0.6  # a vertical oscillation whose y_balance is above this swings both ways (bob, not bounce)
+BREATHE_BALANCE = 0.6  # an oscillating expansion whose balance is above this only swells (breathe, not pulse)
+
+
+def classify_field_features(f: MotionFeatures) -> str:
+    """The class of the motion-field vocabulary (or `STILL`) that `MotionFeatures` describe (module docstring)."""
+    affine = max(f.translation, f.expansion, f.spin)
+    if f.pairs == 0 or max(affine, f.residual) < STILL_SPEED:
+        return STILL
+    if f.residual > RIPPLE_RESIDUAL * affine and max(f.x_bend, f.y_bend) < f.residual:  # a wave's bend is larger
+        return "ripple"
+    if f.spin > max(f.translation, f.expansion) and abs(f.spin_sign) >= CONSISTENT:
+        return "rotate_clockwise" if f.spin_sign > 0 else "rotate_counterclockwise"
+    if f.expansion > 0.5 * f.translation and f.expansion >= f.spin:
+        if abs(f.expansion_sign) >= CONSISTENT:
+            return "zoom_in" if f.expansion_sign > 0 else "zoom_out"
+        return "breathe" if f.expansion_balance > BREATHE_BALANCE else "pulse"
+    if f.straightness >= STRAIGHT:
+        if abs(f.net_dx) >= abs(f.net_dy):
+            return "move_right" if f.net_dx > 0 else "move_left"
+        return "move_down" if f.net_dy > 0 else "move_up"
+    if f.rigid_spin > RIGID * f.symmetric_shear and f.spin > 0.5 * f.translation:
+        return "nod" if f.y_energy > f.x_energy else "wag"
+    if max(f.x_bend, f.y_bend) > SWAY_SHEAR * f.translation:
+        return "sway" if f.x_bend > f.y_bend else "wave"
+    if f.y_energy > f.x_energy:
+        return "bob" if f.y_balance > BOB_BALANCE else "bounce"
+    if f.x_sign_rate < SWAY_MAX_SIGN_RATE:
+        return "sway"
+    return "shake"
+
+
+def classify_motion(video, mask, method: str = "dis", vocabulary: str = "latent") -> str:
+    """The motion class that the region performs, or "still".
 
     Args:
         video: uint8 (T, H, W, 3) RGB (floats in [0, 1] accepted), T >= 2.
         mask: bool (H, W), the region in frame 0.
         method: optical-flow estimator of `fyc.flow.optical_flow` ("dis" by default).
+        vocabulary: "latent" (the 12 classes of `fyc.data.motion_vocab`, `LABELS`) or "field" (the motion-field
+            model's 18, `FIELD_LABELS`).
     """
-    return classify_features(motion_features(video, mask, method))
+    if vocabulary not in VOCABULARIES:
+        raise ValueError(f"vocabulary must be one of {', '.join(VOCABULARIES)}, got {vocabulary!r}")
+    features = motion_features(video, mask, method)
+    return classify_features(features) if vocabulary == "latent" else classify_field_features(features)
 
 
 def horizontal_direction(video, mask, method: str = "dis") -> float:
@@ -307,3 +392,26 @@ def validate_on_generator(clips_per_class: int = 40, split: str = "eval", size: 
     return {"clips": len(true), "accuracy": float(np.trace(matrix) / max(len(true), 1)),
             "per_class": {name: per_class[name] for name in MOTION_CLASS_NAMES},
             "labels": list(LABELS), "confusion": matrix.tolist()}
+
+
+def validate_on_field_clips(clips_per_class: int = 10, split: str = "eval", num_frames: int = 16, seed: int = 0,
+                            speed: float | None = 4.0, size: int = 128, method: str = "dis") -> dict:
+    """The field-vocabulary classifier's accuracy on the exact fields of `fyc.data.field_clips` clips rendered by
+    `fyc.render.render_video` (the ceiling of a motion-field model's score). Returns the keys of
+    `validate_on_generator`, labels `FIELD_LABELS`."""
+    from fyc.data.field_clips import generate_field_clip
+    from fyc.render import render_video
+
+    true, predicted = [], []
+    for k, name in enumerate(FIELD_MOTION_CLASS_NAMES):
+        for i in range(clips_per_class):
+            clip = generate_field_clip(seed * 1_000_003 + 1000 * k + i, split, num_frames, motion_class=name,
+                                       speed=speed, size=size)
+            video = render_video(clip.photo, clip.fields, list(clip.region_masks))
+            true.append(name)
+            predicted.append(classify_motion(video, clip.region_masks[0], method, vocabulary="field"))
+    matrix = confusion_matrix(true, predicted, FIELD_LABELS)
+    per_class = per_class_accuracy(matrix, FIELD_LABELS)
+    return {"clips": len(true), "accuracy": float(np.trace(matrix) / max(len(true), 1)),
+            "per_class": {name: per_class[name] for name in FIELD_MOTION_CLASS_NAMES},
+            "labels": list(FIELD_LABELS), "confusion": matrix.tolist()}
