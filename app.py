@@ -23,10 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from fyc.inputs import (
-    OFM_DEFAULT,
     OFM_HELP,
-    OFM_MAX,
-    OFM_MIN,
     PIXEL_FRAME_BUDGET,
     SEED_MAX,
     limit_image_decoding,
@@ -77,6 +74,12 @@ def fetch_weights_if_online() -> None:
               "superpixel GrabCut fallback.", file=sys.stderr)
 
 
+def prompt_placeholder(vocabulary) -> str:
+    """The prompt box's placeholder: words the model knows (its vocabulary's first few), else general ones."""
+    words = list(vocabulary)[:4] or ["sway", "blink", "shake head", "move up"]
+    return ", ".join(words) + "…"
+
+
 def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXAMPLES_DIR) -> gr.Blocks:
     """The Blocks app around `engine` (models) and `events` (the functions wired below)."""
     events = events or AppEvents(engine)
@@ -94,11 +97,16 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         model_notice = gr.Markdown(notice, visible=bool(notice), elem_id="model-notice")
 
         with gr.Sidebar(position="right", width=360, open=True):
-            prompt = gr.Textbox(label="Motion prompt for object 1", placeholder="sway, blink, shake head, move up…",
+            prompt = gr.Textbox(label="Motion prompt for object 1", placeholder=prompt_placeholder(defaults.vocabulary),
                                 max_lines=1, elem_id="prompt")
-            ofm = gr.Slider(OFM_MIN, OFM_MAX, value=OFM_DEFAULT, step=0.5, label="Motion strength (OFM)", info=OFM_HELP,
-                            elem_id="ofm")
-            keep_background = gr.Checkbox(True, label="Keep background still",
+            if defaults.vocabulary:
+                # The motions the model was trained on; a click fills the box (its .change stores the prompt).
+                gr.Examples([[word] for word in defaults.vocabulary], inputs=[prompt], label="Motions this model knows",
+                            examples_per_page=len(defaults.vocabulary))
+            ofm = gr.Slider(*defaults.ofm_range, value=defaults.ofm, step=0.5, label="Motion strength (OFM)",
+                            info=OFM_HELP, elem_id="ofm")
+            # The motion-field model renders every pixel outside the objects as the photo's own: nothing to lock.
+            keep_background = gr.Checkbox(True, label="Keep background still", visible=not defaults.keeps_background,
                                           info="Paste the original image outside the clicked objects (plus a small "
                                                "margin). Off: the model's raw output.")
             with gr.Row():
@@ -114,7 +122,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             with gr.Accordion("Regions as JSON (the /animate API's format)", open=False):
                 regions_json = gr.Textbox(value="[]", lines=6, max_lines=20, show_label=False, elem_id="regions-json",
                                           info="Points are [x, y, label] in the uploaded image's pixels; label 1 = "
-                                               "include, 0 = exclude. Edit or paste, then Apply.")
+                                               "include, 0 = exclude. A region may add \"drags\": [[x0, y0, x1, y1]] "
+                                               "(that point ends at x1, y1; motion-field model). Edit or paste, then "
+                                               "Apply.")
                 apply_json = gr.Button("Apply JSON", size="sm")
 
         with gr.Row(equal_height=False):
@@ -157,7 +167,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         with gr.Group(visible=False):
             api_image = gr.File(label="image_file", type="filepath")
             api_regions = gr.Textbox(label="regions_json")
-            api_ofm = gr.Number(OFM_DEFAULT, label="ofm")
+            api_ofm = gr.Number(defaults.ofm, label="ofm")
             api_seed = gr.Number(0, label="seed")
             api_steps = gr.Number(defaults.num_inference_steps, label="num_inference_steps")
             api_frames = gr.Number(defaults.num_frames, label="num_frames")
@@ -218,12 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--segmenter", choices=["sam", "classical"], default=None,
                         help="force a click segmenter (default: SAM when its weights exist)")
     parser.add_argument("--max-file-size", default=MAX_UPLOAD, help=f"upload size cap (default {MAX_UPLOAD})")
-    parser.add_argument("--steps", type=int, default=None, help="default denoising steps (UI and API; default 25)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="default denoising steps (UI and API; default the model's: 12 motion-field, 25 latent)")
     parser.add_argument("--frames", type=int, default=None,
                         help="default number of frames (UI and API; default 16, capped by the model)")
-    parser.add_argument("--max-pixel-frames", type=int, default=PIXEL_FRAME_BUDGET,
+    parser.add_argument("--max-pixel-frames", type=int, default=None,
                         help="refuse generations above this many frames × height × width, before they start "
-                             f"(memory bound; default {PIXEL_FRAME_BUDGET:,} = 32 frames at 512×512)")
+                             f"(memory bound; default: the model's, {PIXEL_FRAME_BUDGET:,} = 32 frames at 512×512 for "
+                             "the latent model, 32 frames at 1024×1024 for the motion-field model)")
     return parser
 
 

@@ -35,6 +35,7 @@ class ClickedObject:
     points: list[Point] = field(default_factory=list)
     prompt: str = ""
     mask: np.ndarray | None = None  # bool (H, W) at the working size, None until segmented
+    drags: list[tuple[float, float, float, float]] = field(default_factory=list)  # (x0, y0, x1, y1), working px
 
     @property
     def has_mask(self) -> bool:
@@ -102,6 +103,13 @@ class ClickedImage:
         sx = int(np.floor((x + 0.5) * source_width / width))
         sy = int(np.floor((y + 0.5) * source_height / height))
         return min(sx, source_width - 1), min(sy, source_height - 1)
+
+    def _scale(self, drag, to_source: bool = False) -> tuple[float, float, float, float]:
+        """A drag (x0, y0, x1, y1) from source to working-copy pixels (or back): continuous coordinates, kept half a
+        pixel inside the image so that an end on the last pixel stays inside."""
+        (to_w, to_h), (from_w, from_h) = (self.source_size, self.size) if to_source else (self.size, self.source_size)
+        sizes = ((to_w, from_w), (to_h, from_h)) * 2
+        return tuple(min(float(v) * to / frm, to - 0.5) for v, (to, frm) in zip(drag, sizes))
 
     # ---- objects -----------------------------------------------------------------------------------
 
@@ -172,6 +180,10 @@ class ClickedImage:
         overlap, the pipeline gives the pixels to the later one (`fyc.region.exclusive_masks`)."""
         return [Region(obj.mask, obj.prompt) for obj in self.objects if obj.has_mask and obj.prompt]
 
+    def drags(self) -> list[list[tuple[float, float, float, float]]]:
+        """Each of `regions()`' drags (working-copy pixels), in the same order."""
+        return [list(obj.drags) for obj in self.objects if obj.has_mask and obj.prompt]
+
     def union_mask(self) -> np.ndarray:
         """Union of every object's mask (bool, working size)."""
         mask = np.zeros(self.image.shape[:2], bool)
@@ -189,6 +201,8 @@ class ClickedImage:
             if obj.points:
                 points = [[*self.to_source(x, y), label] for x, y, label in obj.points]
                 out.append({"points": points, "prompt": obj.prompt})
+                if obj.drags:
+                    out[-1]["drags"] = [[round(v, 1) for v in self._scale(drag, to_source=True)] for drag in obj.drags]
         return out
 
     def to_json(self) -> str:
@@ -200,7 +214,8 @@ class ClickedImage:
         must then be recomputed (`update_masks`)."""
         self.objects = [
             ClickedObject(points=[(*self.to_working(x, y), int(label)) for x, y, label in region["points"]],
-                          prompt=region.get("prompt", "").strip())
+                          prompt=region.get("prompt", "").strip(),
+                          drags=[self._scale(drag) for drag in region.get("drags", [])])
             for region in regions
         ] or [ClickedObject()]
         self.selected = 0

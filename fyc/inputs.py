@@ -22,6 +22,7 @@ OFM_HELP = (
 SEED_MAX = 2**32 - 1
 MAX_PROMPT_CHARS = 200
 REGIONS_EXAMPLE = '[{"points": [[120, 80, 1]], "prompt": "sway"}]'
+DRAGS_EXAMPLE = '"drags": [[120, 80, 160, 80]]'
 
 # Limits that keep one request's memory and time bounded; each is checked before the work it protects.
 MAX_IMAGE_PIXELS = 50_000_000  # decoded uploads: 50 MP is 150 MB as RGB; read from the header, before decoding
@@ -127,10 +128,13 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
     """Parse and check regions in the API format against an image of `width` × `height` pixels.
 
     Accepts a JSON string or the already-parsed list: `[{"points": [[x, y, label], ...], "prompt": "sway"}]`
-    with x, y in image pixels (origin top-left) and label 1 = include, 0 = exclude (`[x, y]` means include).
+    with x, y in image pixels (origin top-left) and label 1 = include, 0 = exclude (`[x, y]` means include). A region
+    may add `"drags": [[x0, y0, x1, y1], ...]`: the point at (x0, y0) ends at (x1, y1) on the last frame (the
+    motion-field model follows them).
 
     Returns:
-        A list of `{"points": [(x, y, label), ...], "prompt": str}` with ints and stripped prompts.
+        A list of `{"points": [(x, y, label), ...], "prompt": str}` with ints and stripped prompts, plus
+        `"drags": [(x0, y0, x1, y1), ...]` (floats) for a region that has them.
     """
     if isinstance(regions_json, (str, bytes)):
         try:
@@ -195,7 +199,24 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
                 f'Region {r} has no motion prompt: add "prompt": "sway" (a short phrase such as "blink" or "move left").'
             )
         parsed.append({"points": checked, "prompt": check_prompt(prompt, f"Region {r}'s prompt")})
+        if region.get("drags"):
+            parsed[-1]["drags"] = check_drags(region["drags"], width, height, f"Region {r}")
     return parsed
+
+
+def check_drags(drags, width: int, height: int, where: str) -> list[tuple[float, float, float, float]]:
+    """A region's drags `[[x0, y0, x1, y1], ...]` on a `width` × `height` image: both ends inside it."""
+    if not isinstance(drags, list) or len(drags) > MAX_POINTS_PER_REGION:
+        raise InputError(f"{where}'s drags must be a list of at most {MAX_POINTS_PER_REGION} [x0, y0, x1, y1], like "
+                         f"{DRAGS_EXAMPLE}.")
+    checked = []
+    for d, drag in enumerate(drags, start=1):
+        if not isinstance(drag, (list, tuple)) or len(drag) != 4:
+            raise InputError(f"{where}, drag {d} must be [x0, y0, x1, y1] (start and end in image pixels); got {drag!r}.")
+        start = check_point([drag[0], drag[1], 1], width, height, f"{where}, drag {d}'s start")
+        end = check_point([drag[2], drag[3], 1], width, height, f"{where}, drag {d}'s end")
+        checked.append((*start[:2], *end[:2]))
+    return checked
 
 
 def format_regions(regions: list[dict]) -> str:

@@ -314,7 +314,7 @@ def test_app_starts_without_a_model_and_says_what_is_missing(weights_dir, tmp_pa
         assert app.main(["--segmenter", "classical"]) == 0
     out = capsys.readouterr().out
     assert f"Follow-Your-Click: no animation model ({weights_dir / 'demo'}/ holds only vae/" in out
-    assert "Generate needs an animation model. The repository ships its demo model in `weights/demo/`" in out
+    assert "Generate needs an animation model. The repository ships its demo models in `weights/demo_motion/`" in out
     notice, = [block for block in launched[0].blocks.values() if getattr(block, "elem_id", None) == "model-notice"]
     assert notice.visible and "`git pull`" in notice.value
 
@@ -343,3 +343,60 @@ def test_app_command_line_defaults():
     assert (args.host, args.port, args.share, args.max_file_size) == ("127.0.0.1", 7860, False, "20mb")
     args = app.build_parser().parse_args(["--host", "0.0.0.0", "--port", "9000", "--share", "--steps", "4"])
     assert (args.host, args.port, args.share, args.steps) == ("0.0.0.0", 9000, True, 4)
+
+
+# ---- the motion-field model ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def field_engine(tmp_path_factory):
+    from tiny import make_tiny_field_pipeline
+
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(make_tiny_field_pipeline(tokenizer_dir=tmp_path_factory.mktemp("tok")))
+    return engine
+
+
+def test_motion_field_model_defaults_and_page(field_engine):
+    import app
+
+    defaults = field_engine.defaults()
+    assert defaults.num_inference_steps == 12 and defaults.ofm_range == (0.5, 12.0) and defaults.ofm == 4.0
+    assert defaults.keeps_background and defaults.follows_drags and defaults.vocabulary == ("move left", "nod")
+    assert field_engine.status_line().startswith("motion-field model, photo's size up to 1024 px · ")
+    demo = app.build_demo(field_engine, examples_dir=Path("/nonexistent"))
+    blocks = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert (blocks["ofm"].minimum, blocks["ofm"].maximum, blocks["ofm"].value) == (0.5, 12.0, 4.0)
+    assert blocks["steps"].value == 12 and blocks["prompt"].placeholder == "move left, nod…"
+    keep = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Keep background still"]
+    assert len(keep) == 1 and not keep[0].visible  # the renderer keeps the background exact: nothing to lock
+    suggestions = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Motions this model knows"]
+    assert suggestions and [s[0] for s in suggestions[0].samples] == ["move left", "nod"]
+
+
+def test_motion_field_model_animates_at_the_photos_size_and_follows_drags(field_engine, photo, tmp_path):
+    events = AppEvents(field_engine, OutputFiles(tmp_path / "scratch"))
+    session = clicked_session(events, photo, prompt="nod")
+    video, *_, hint = events.generate(session, "nod", 4, 0, num_inference_steps=1, num_frames=4, fps=4,
+                                      keep_background=False)
+    frames = read_video(video)[0]
+    assert frames.shape == (4, 64, 96, 3) and "at 96×64" in hint
+    assert np.abs(frames[:, :, 60:].astype(int) - photo[None, :, 60:]).mean() < 4  # far from the disk: the photo
+    with pytest.raises(gr.Error, match="ofm must be between 0.5 and 12"):
+        events.generate(session, "nod", 15, 0, num_inference_steps=1, num_frames=4, fps=4, keep_background=False)
+
+    # a drag typed into the regions JSON (image pixels) reaches the pipeline: the video changes
+    events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "nod", "drags": [[30, 32, 40, 36]]}]')
+    assert session.drags() == [[(30.0, 32.0, 40.0, 36.0)]] and '"drags": [[30.0, 32.0, 40.0, 36.0]]' in session.to_json()
+    dragged, *_ = events.generate(session, "nod", 4, 0, num_inference_steps=1, num_frames=4, fps=4,
+                                  keep_background=False)
+    assert np.abs(read_video(dragged)[0].astype(int) - frames).max() > 20
+    with pytest.raises(gr.Error, match=r"drag 1's end \(x=96, y=32\) is outside the 96×64 image"):
+        events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "nod", "drags": [[30, 32, 96, 32]]}]')
+
+
+def test_latent_model_refuses_drags(events, photo):
+    session = clicked_session(events, photo)
+    events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40, 36]]}]')
+    with pytest.raises(gr.Error, match="The latent model does not follow drags"):
+        events.generate(session, "sway", 8, 0, **FAST, keep_background=False)

@@ -221,6 +221,13 @@ API_ERRORS = [
     ("9 regions", dict(regions=REGION * 9), "9 regions is too many: animate at most 8 objects"),
     ("33 points", dict(regions=[{"points": [[30, 32, 1]] * 33, "prompt": "sway"}]),
      "Region 1 has 33 points: at most 32 clicks per object"),
+    ("drag outside", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 120, 32]]}]),
+     "Region 1, drag 1's end \\(x=120, y=32\\) is outside the 96×64 image"),
+    ("drag of 3 numbers", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40]]}]),
+     "Region 1, drag 1 must be \\[x0, y0, x1, y1\\]"),
+    # the server's tiny model is a latent one
+    ("drag on the latent model", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40, 32]]}]),
+     "The latent model does not follow drags: remove the drags, or use the motion-field model"),
     # numbers: out of range, wrong type
     ("ofm negative", dict(ofm=-0.5), "ofm must be between 0 and 20"),
     ("ofm above the slider", dict(ofm=20.5), "ofm must be between 0 and 20"),

@@ -5,12 +5,12 @@ import imageio.v3 as iio
 import numpy as np
 import PIL.Image
 import pytest
+from tiny import make_tiny_pipeline
 
 from fyc.__main__ import main
 from fyc.cli.animate import collect_objects, parse_click
 from fyc.video import read_video
 from fyc.weights import save_pipeline
-from tiny import make_tiny_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from PIL import Image
 from tiny import make_tiny_pipeline
 
 import app
-from fyc.inputs import PIXEL_FRAME_BUDGET, InputError, check_pixel_frames
+from fyc.inputs import InputError, check_pixel_frames
 from fyc.ui.engine import Engine
 from fyc.ui.events import AppEvents
 from fyc.ui.outputs import OutputFiles
@@ -205,7 +205,7 @@ def test_default_budget_fits_sd15_sizes_and_refuses_more():
     check_pixel_frames(16, 512, 1024)
     with pytest.raises(InputError, match="more than this server's budget of 8,388,608: ask for at most 21 frames"):
         check_pixel_frames(22, 512, 768)
-    assert app.build_parser().parse_args([]).max_pixel_frames == PIXEL_FRAME_BUDGET
+    assert app.build_parser().parse_args([]).max_pixel_frames is None  # the model's own budget
     assert app.build_parser().parse_args(["--max-pixel-frames", "1000"]).max_pixel_frames == 1000
 
 

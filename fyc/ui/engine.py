@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 
 from fyc.animate import animate
-from fyc.inputs import PIXEL_FRAME_BUDGET, check_pixel_frames
+from fyc.inputs import OFM_DEFAULT, OFM_MAX, OFM_MIN, check_pixel_frames
+from fyc.model_settings import model_settings, video_size
 from fyc.region import Region
 
 # One pipeline instance per process, and diffusers pipelines are not re-entrant: one run at a time.
@@ -59,12 +60,18 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass
 class GenerationDefaults:
-    """Slider defaults and limits that depend on the loaded model."""
+    """Slider defaults and limits that depend on the loaded model (`fyc.model_settings`); these values while there
+    is none."""
 
     num_frames: int = 16
     max_frames: int = 32
     num_inference_steps: int = 25
     fps: int = 8
+    ofm: float = OFM_DEFAULT
+    ofm_range: tuple[float, float] = (OFM_MIN, OFM_MAX)
+    keeps_background: bool = False  # the model keeps every pixel outside the regions itself (no background lock)
+    follows_drags: bool = False
+    vocabulary: tuple[str, ...] = ()
 
 
 class Engine:
@@ -79,18 +86,19 @@ class Engine:
             Space); None runs it as is.
         num_inference_steps, num_frames: defaults for the sliders and the API instead of
             `GenerationDefaults`' (fewer steps suit a CPU-only host).
-        max_pixel_frames: the most frames × output height × output width one generation may ask for
-            (`fyc.inputs.PIXEL_FRAME_BUDGET` by default); checked before the pipeline starts.
+        max_pixel_frames: the most frames × output height × output width one generation may ask for; None: the
+            model's own (`fyc.model_settings`: `fyc.inputs.PIXEL_FRAME_BUDGET` for the latent model); checked before
+            the pipeline starts.
     """
 
     def __init__(self, weights=None, sam_checkpoint=None, segmenter: str | None = None, device: str | None = None,
                  gpu: Callable | None = None, num_inference_steps: int | None = None, num_frames: int | None = None,
-                 max_pixel_frames: int = PIXEL_FRAME_BUDGET):
+                 max_pixel_frames: int | None = None):
         self.weights = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
         self.sam_checkpoint = sam_checkpoint if sam_checkpoint is not None else os.environ.get(SAM_ENV) or None
         self.segmenter_preference = segmenter
         self.device = device
-        self.max_pixel_frames = int(max_pixel_frames)
+        self.max_pixel_frames = None if max_pixel_frames is None else int(max_pixel_frames)
         self._default_overrides = {key: value for key, value in (("num_inference_steps", num_inference_steps),
                                                                   ("num_frames", num_frames)) if value is not None}
         self._pipe = None
@@ -171,12 +179,24 @@ class Engine:
 
     def defaults(self) -> GenerationDefaults:
         """Slider defaults for the loaded model (frames capped by its motion module)."""
-        defaults = GenerationDefaults(**self._default_overrides)
+        defaults = GenerationDefaults()
         if self.has_pipeline:
-            limit = int(getattr(self._pipe.unet.config, "motion_max_seq_length", defaults.max_frames))
-            defaults.max_frames = limit
-            defaults.num_frames = min(defaults.num_frames, limit)
+            settings = model_settings(self._pipe)
+            defaults = GenerationDefaults(
+                max_frames=settings.max_frames, num_inference_steps=settings.num_inference_steps,
+                ofm=settings.ofm_default, ofm_range=settings.ofm_range, keeps_background=settings.keeps_background,
+                follows_drags=settings.follows_drags, vocabulary=settings.vocabulary,
+            )
+        for key, value in self._default_overrides.items():
+            setattr(defaults, key, value)
+        defaults.num_frames = min(defaults.num_frames, defaults.max_frames)
         return defaults
+
+    def pixel_frame_budget(self) -> int | None:
+        """`max_pixel_frames` when given, else the loaded model's own (None while there is no model)."""
+        if self.max_pixel_frames is not None or not self.has_pipeline:
+            return self.max_pixel_frames
+        return model_settings(self._pipe).pixel_frame_budget
 
     # ---- status ------------------------------------------------------------------------------------
 
@@ -231,6 +251,7 @@ class Engine:
         num_inference_steps: int,
         guidance_scale: float | None = None,
         keep_background: bool = False,
+        drags: list[list[tuple]] | None = None,
         on_step: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> np.ndarray | None:
@@ -243,28 +264,30 @@ class Engine:
             ValueError: the pipeline refused the arguments (its message says why).
         """
         pipe = self.pipeline
+        budget = self.pixel_frame_budget()
         # Checked here too, before waiting for the lock or asking ZeroGPU for a GPU, for a request refused anyway.
-        check_pixel_frames(num_frames, *pipe.default_size(image), self.max_pixel_frames)
+        check_pixel_frames(num_frames, *video_size(pipe, image), budget)
         cancel = cancel or threading.Event()
         with self._pipe_lock:
             if self._gpu_run is None:
                 return animate(pipe, image, regions, ofm=ofm, seed=seed, num_frames=num_frames,
                                num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                               keep_background=keep_background, max_pixel_frames=self.max_pixel_frames,
+                               keep_background=keep_background, drags=drags, max_pixel_frames=budget,
                                on_step=on_step, cancel=cancel)
             # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
             # per-step progress or cancel there.
             frames = self._gpu_run(image, regions, float(ofm), int(seed), int(num_frames), int(num_inference_steps),
-                                   guidance_scale, bool(keep_background))
+                                   guidance_scale, bool(keep_background), drags)
         return None if cancel.is_set() else frames
 
     def _gpu_entry(self) -> Callable:
         """The function a GPU decorator wraps: plain arguments in, frames out; the pipeline comes from `self`."""
 
-        def run_on_gpu(image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background):
+        def run_on_gpu(image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background,
+                       drags=None):
             return animate(self.pipeline, image, regions, ofm=ofm, seed=seed, num_frames=num_frames,
                            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                           keep_background=keep_background, max_pixel_frames=self.max_pixel_frames)
+                           keep_background=keep_background, drags=drags, max_pixel_frames=self.pixel_frame_budget())
 
         return run_on_gpu
 
@@ -289,7 +312,8 @@ def _load_pipeline(weights, device):
 
 # What to do when no model was given and none is found under weights/ (the demo model is committed there).
 DEMO_REMEDY = (
-    "The repository ships its demo model in `weights/demo/`: update your checkout (`git pull`) to get it. Or train "
+    "The repository ships its demo models in `weights/demo_motion/` (motion fields, the default) and `weights/demo/` "
+    "(latent): update your checkout (`git pull`) to get them. Or train "
     "it (`python -m fyc train --config configs/demo.yaml`, then `python -m fyc export --config configs/demo.yaml "
     "--out weights/my-demo`: any saved pipeline folder under `weights/` is found), or start the app with "
     f"`--weights DIR` (or `{WEIGHTS_ENV}=DIR`) on a saved pipeline folder."

@@ -205,7 +205,7 @@ class AppEvents:
             raise gr.Error(str(error)) from None
         self.outputs.discard(session.last_outputs)
         result = self._animate(session.image, session.regions(), settings, keep_background, _session_key(request),
-                               progress)
+                               progress, drags=session.drags())
         if result is None:
             session.last_outputs = ()
             return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False), "Cancelled."
@@ -255,7 +255,7 @@ class AppEvents:
             if not obj.has_mask:
                 raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
         result = self._animate(session.image, session.regions(), settings, keep_background, _session_key(request),
-                               progress)
+                               progress, drags=session.drags())
         if result is None:
             raise gr.Error("The request was cancelled.")
         mp4, gif, info = result
@@ -265,14 +265,14 @@ class AppEvents:
     def _check_settings(self, ofm, seed, num_inference_steps, num_frames, fps) -> dict:
         defaults = self.engine.defaults()
         return {
-            "ofm": check_ofm(ofm),
+            "ofm": check_ofm(ofm, *defaults.ofm_range),
             "seed": check_seed(seed),
             "num_inference_steps": check_int("steps", num_inference_steps, 1, MAX_STEPS),
             "num_frames": check_int("frames", num_frames, 2, defaults.max_frames),
             "fps": check_int("fps", fps, 1, MAX_FPS),
         }
 
-    def _animate(self, image, regions, settings, keep_background, key, progress):
+    def _animate(self, image, regions, settings, keep_background, key, progress, drags=None):
         """Run the pipeline with progress and cancel; returns (mp4 path, gif path, info) or None if cancelled."""
         cancel = threading.Event()
         with self._cancels_lock:
@@ -291,8 +291,8 @@ class AppEvents:
                 progress(0, desc="Starting")
             frames = self.engine.animate(
                 image, regions, ofm=settings["ofm"], seed=settings["seed"], num_frames=settings["num_frames"],
-                num_inference_steps=settings["num_inference_steps"], keep_background=keep_background, on_step=on_step,
-                cancel=cancel,
+                num_inference_steps=settings["num_inference_steps"], keep_background=keep_background, drags=drags,
+                on_step=on_step, cancel=cancel,
             )
         except ModelUnavailable as error:
             raise gr.Error(f"No animation model is loaded: {error}") from None
@@ -319,7 +319,8 @@ class AppEvents:
             **settings,
             "num_frames": int(frames.shape[0]),
             "size": [int(frames.shape[2]), int(frames.shape[1])],
-            "keep_background": bool(keep_background),
+            # The motion-field renderer keeps the background exact whatever was asked.
+            "keep_background": bool(keep_background) or self.engine.defaults().keeps_background,
             "seconds": round(time.perf_counter() - start, 2),
         }
         return mp4, gif, info
