@@ -82,8 +82,9 @@ def track_point(video: np.ndarray, x: float, y: float) -> tuple[float, float]:
 
 
 class Runner:
-    def __init__(self, pipe, kind: str, steps: int, seed: int, max_side: int):
+    def __init__(self, pipe, kind: str, steps: int, seed: int, max_side: int, strips: Path | None = None):
         self.pipe, self.kind, self.steps, self.seed, self.max_side = pipe, kind, steps, seed, max_side
+        self.strips = strips  # a folder for one video per photo of the prompt items (contact strips)
 
     def __call__(self, photo, regions, ofm, trajectories=None):
         generator = torch.Generator().manual_seed(self.seed)
@@ -103,7 +104,7 @@ class Runner:
 def confusion_plan(quick: bool):
     """(photo, class, prompt) items: every class on `per_class` photos, a held-out paraphrase each."""
     per_class = 1 if quick else 2
-    classes = CORE[:4] + ("nod", "bob") if quick else FIELD_MOTION_CLASS_NAMES
+    classes = CORE[:6] + ("nod", "bob") if quick else FIELD_MOTION_CLASS_NAMES
     plan = []
     for k, name in enumerate(classes):
         prompts = field_prompts(name, "heldout")
@@ -113,7 +114,7 @@ def confusion_plan(quick: bool):
     return plan
 
 
-def run_model(runner: Runner, quick: bool, log=print) -> dict:
+def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=True)) -> dict:
     latent = runner.kind == "latent"
     rows, true, predicted, psnrs, stills, leaks = [], [], [], [], [], []
 
@@ -137,6 +138,12 @@ def run_model(runner: Runner, quick: bool, log=print) -> dict:
         true.append(name), predicted.append(guess)
         rows.append({"check": "prompt", "photo": photo_name, "class": name, "prompt": prompt, "predicted": guess,
                      "frame0_psnr": f0, "still_psnr": st, "seconds": round(seconds, 2)})
+        if runner.strips is not None and not (runner.strips / f"{photo_name}.mp4").exists():
+            from fyc.video import export_mp4
+
+            runner.strips.mkdir(parents=True, exist_ok=True)
+            export_mp4(video, runner.strips / f"{photo_name}.mp4", fps=8)
+            rows[-1]["video"] = f"{photo_name}.mp4"
         log(f"  {photo_name} '{prompt}' ({name}) -> {guess}, frame0 {f0:.1f} dB, still {st:.1f} dB, {seconds:.1f} s")
 
     # two regions of one photo, counted per region
@@ -303,6 +310,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-side", type=int, default=512, help="long side of the checks' videos (speed: 1024)")
     parser.add_argument("--classifier-clips", type=int, default=None, help="ground-truth clips per class (0: skip)")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--videos", default=None, help="folder for one mp4 per photo of the prompt items")
     args = parser.parse_args(argv)
     from fyc.weights import load_pipeline
 
@@ -314,7 +322,8 @@ def main(argv=None) -> int:
         print(f"classifier ceiling: {results['classifier_ceiling']['accuracy']:.0%}", flush=True)
     pipe = load_pipeline(args.weights)
     pipe.set_progress_bar_config(disable=True)
-    results["motion_field"] = run_model(Runner(pipe, "field", args.steps, 0, args.max_side), args.quick)
+    results["motion_field"] = run_model(Runner(pipe, "field", args.steps, 0, args.max_side,
+                                                      Path(args.videos) if args.videos else None), args.quick)
     if not args.no_speed:
         results["speed"] = speed_check(pipe, runs=1 if args.quick else 2)
     if args.latent_weights:

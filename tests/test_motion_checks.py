@@ -39,8 +39,8 @@ def test_bench_measures_on_a_tiny_model(tmp_path):
     pipe = make_tiny_field_pipeline(tokenizer_dir=tmp_path / "tok")
     results = bench.run_model(bench.Runner(pipe, "field", 2, 0, 96), quick=True, log=lambda line: None)
     assert results["frame0_psnr"]["min"] >= 40  # the renderer's frame 0 is the photo
-    assert results["prompt_following"]["items"] == 6 + 2
-    assert sum(map(sum, results["prompt_following"]["confusion"])) == 8
+    assert results["prompt_following"]["items"] == 8 + 2
+    assert sum(map(sum, results["prompt_following"]["confusion"])) == 10
     assert len(results["strength"]["items"][0]["measured"]) == 3
     assert results["drag"]["median_epe_fraction"] >= 0 and results["field_leakage"]["mean"] is not None
     text = bench.report({"date": "now", "motion_field": results}, "cmd")
