@@ -1,7 +1,7 @@
 """Follow-Your-Click: regional image animation from clicks and short motion prompts.
 
     from fyc import load_pipeline, Region
-    pipe = load_pipeline()                      # best weights under weights/ (the demo model by default)
+    pipe = load_pipeline()                      # best weights under weights/ (the motion-field demo model by default)
     video = pipe(image, regions=[Region(mask, "sway")], ofm=8).frames[0]
 
 Heavy modules (torch, diffusers) are imported on first use so that `import fyc` stays cheap.

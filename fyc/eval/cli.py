@@ -81,6 +81,7 @@ def run(args) -> int:
     from fyc.eval.fvd import load_video_network
     from fyc.eval.perceptual import load_perceptual
     from fyc.eval.report import write_report
+    from fyc.model_settings import video_size
     from fyc.weights import describe, load_pipeline
 
     preset = QUICK if args.quick else FULL
@@ -118,7 +119,7 @@ def run(args) -> int:
         "set": str(args.benchmark),
         "quick": bool(args.quick),
         "scheduler": type(pipe.scheduler).__name__,
-        "size": "x".join(map(str, pipe.default_size(sample))) + " for the first item" if sample is not None else "",
+        "size": "x".join(map(str, video_size(pipe, sample))) + " for the first item" if sample is not None else "",
         "device": device,
         "clip": getattr(clip, "name", None),
         "i3d": f"{args.i3d} ({video_net.name})" if video_net else None,
