@@ -4,7 +4,8 @@
         [--latent-weights weights/demo] [--strips docs/results/motion_strips]
 
 Every figure is read from the rendered video (flow by `fyc.flow`, DIS): frame 0 vs the photo (PSNR at the output
-resolution), last vs first frame outside the regions' reach (the regions dilated by 8 reference px), a confusion
+resolution), last vs first frame outside the regions' reach (where the regions' pixels go along the generated fields,
+dilated by 8 reference px), a confusion
 matrix of the flow-based classifier over the field vocabulary (`fyc.eval.prompt_following`, vocabulary="field";
 two-region items counted per region), requested vs measured OFM over 1-12 (`fyc.flow.measure_ofm` of the region),
 the end-point error of a dragged point (tracked by chaining flow), the raw fields' magnitude outside the regions,
@@ -58,9 +59,36 @@ def psnr(a, b) -> float:
     return M.psnr_from_mse(mse)
 
 
-def still_psnr(video: np.ndarray, masks) -> float:
-    """Last vs first frame outside the regions dilated by `metrics.LEAKAGE_MARGIN` reference px."""
-    union = M.union_mask(masks, video.shape[1:3])
+def at_output_size(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The photo as the video shows it: cropped by a row / column where only even sides changed the size (what
+    `fyc.render` does; resampling there would blur the reference, not the video), resized otherwise."""
+    h, w = photo.shape[:2]
+    if h - size[0] <= 1 and w - size[1] <= 1 and h >= size[0] and w >= size[1]:
+        return photo[: size[0], : size[1]]
+    return M.resize_image(photo, size)
+
+
+def reach(masks, fields: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    """Where the regions' objects are at some frame: their frame-0 pixels carried along the (generated) fields,
+    at the video's size; the frame-0 masks alone where there are no fields (the latent model)."""
+    from fyc.motion_field import upsample_fields
+
+    union = M.union_mask(masks, size)
+    if fields is None:
+        return union
+    ys, xs = np.nonzero(union)
+    ys, xs = ys[::4], xs[::4]
+    out = union.copy()
+    for field in upsample_fields(fields, *size):
+        tx = np.clip(np.round(xs + field[0, ys, xs]), 0, size[1] - 1).astype(int)
+        ty = np.clip(np.round(ys + field[1, ys, xs]), 0, size[0] - 1).astype(int)
+        out[ty, tx] = True
+    return cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+
+
+def still_psnr(video: np.ndarray, masks, fields: np.ndarray | None = None) -> float:
+    """Last vs first frame outside the regions' reach (`reach`) dilated by `metrics.LEAKAGE_MARGIN` reference px."""
+    union = reach(masks, fields, video.shape[1:3])
     outside = ~M.dilate(union, M.leakage_radius(video.shape[2]))
     return psnr(video[-1][outside], video[0][outside])
 
@@ -119,8 +147,8 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
     rows, true, predicted, psnrs, stills, leaks = [], [], [], [], [], []
 
     def measure(photo_name, photo, masks, video, fields):
-        f0 = psnr(video[0], M.resize_image(photo, video.shape[1:3]))
-        st = still_psnr(video, masks)
+        f0 = psnr(video[0], at_output_size(photo, video.shape[1:3]))
+        st = still_psnr(video, masks, fields)
         psnrs.append(f0), stills.append(st)
         if fields is not None:
             leaks.append(field_leakage(fields, masks))
