@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser bench clean-venv
+.PHONY: run test lint browser bench clean-venv
 
 # The stamp depends on the requirements, so editing them reinstalls into the same venv.
 $(STAMP): requirements.txt pyproject.toml
@@ -23,8 +23,12 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not installed: the browser test will be skipped"; fi; }
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q tests $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The quick benchmarks, a few minutes in all; bench_sd_step.py, bench_click.py's SAM sizes, load_app.py and
 # experiments/ take much longer and run by hand (docs/results/README.md).

@@ -70,8 +70,11 @@ def fetch_weights_if_online() -> None:
 
         download_sam()
     except Exception as error:  # noqa: BLE001 - a failed download must not stop the app
-        print(f"Could not fetch SAM weights at start-up ({error}); click masks will come from the weight-free "
-              "superpixel GrabCut fallback.", file=sys.stderr)
+        print(
+            f"Could not fetch SAM weights at start-up ({error}); click masks will come from the weight-free "
+            "superpixel GrabCut fallback.",
+            file=sys.stderr,
+        )
 
 
 def prompt_placeholder(vocabulary) -> str:
@@ -97,45 +100,84 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         model_notice = gr.Markdown(notice, visible=bool(notice), elem_id="model-notice")
 
         with gr.Sidebar(position="right", width=360, open=True):
-            prompt = gr.Textbox(label="Motion prompt for object 1", placeholder=prompt_placeholder(defaults.vocabulary),
-                                max_lines=1, elem_id="prompt")
+            prompt = gr.Textbox(
+                label="Motion prompt for object 1",
+                placeholder=prompt_placeholder(defaults.vocabulary),
+                max_lines=1,
+                elem_id="prompt",
+            )
             if defaults.vocabulary:
                 # The motions the model was trained on; a click fills the box (its .change stores the prompt).
-                gr.Examples([[word] for word in defaults.vocabulary], inputs=[prompt], label="Motions this model knows",
-                            examples_per_page=len(defaults.vocabulary))
-            ofm = gr.Slider(*defaults.ofm_range, value=defaults.ofm, step=0.5, label="Motion strength (OFM)",
-                            info=OFM_HELP, elem_id="ofm")
+                gr.Examples(
+                    [[word] for word in defaults.vocabulary],
+                    inputs=[prompt],
+                    label="Motions this model knows",
+                    examples_per_page=len(defaults.vocabulary),
+                )
+            ofm = gr.Slider(
+                *defaults.ofm_range,
+                value=defaults.ofm,
+                step=0.5,
+                label="Motion strength (OFM)",
+                info=OFM_HELP,
+                elem_id="ofm",
+            )
             # The motion-field model renders every pixel outside the objects as the photo's own: nothing to lock.
-            keep_background = gr.Checkbox(True, label="Keep background still", visible=not defaults.keeps_background,
-                                          info="Paste the original image outside the clicked objects (plus a small "
-                                               "margin). Off: the model's raw output.")
+            keep_background = gr.Checkbox(
+                True,
+                label="Keep background still",
+                visible=not defaults.keeps_background,
+                info="Paste the original image outside the clicked objects (plus a small "
+                "margin). Off: the model's raw output.",
+            )
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
                 cancel = gr.Button("Cancel", variant="secondary", elem_id="cancel", scale=1)
             with gr.Accordion("Sampling", open=True):
                 seed = gr.Number(0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed", elem_id="seed")
-                steps = gr.Slider(1, MAX_STEPS, value=defaults.num_inference_steps, step=1, label="Denoising steps",
-                                  elem_id="steps")
-                frames = gr.Slider(2, defaults.max_frames, value=defaults.num_frames, step=1, label="Frames",
-                                   elem_id="frames")
+                steps = gr.Slider(
+                    1, MAX_STEPS, value=defaults.num_inference_steps, step=1, label="Denoising steps", elem_id="steps"
+                )
+                frames = gr.Slider(
+                    2, defaults.max_frames, value=defaults.num_frames, step=1, label="Frames", elem_id="frames"
+                )
                 fps = gr.Slider(1, MAX_FPS, value=defaults.fps, step=1, label="Frames per second", elem_id="fps")
             with gr.Accordion("Regions as JSON (the /animate API's format)", open=False):
-                regions_json = gr.Textbox(value="[]", lines=6, max_lines=20, show_label=False, elem_id="regions-json",
-                                          info="Points are [x, y, label] in the uploaded image's pixels; label 1 = "
-                                               "include, 0 = exclude. A region may add \"drags\": [[x0, y0, x1, y1]] "
-                                               "(that point ends at x1, y1; motion-field model). Edit or paste, then "
-                                               "Apply.")
+                regions_json = gr.Textbox(
+                    value="[]",
+                    lines=6,
+                    max_lines=20,
+                    show_label=False,
+                    elem_id="regions-json",
+                    info="Points are [x, y, label] in the uploaded image's pixels; label 1 = "
+                    'include, 0 = exclude. A region may add "drags": [[x0, y0, x1, y1]] '
+                    "(that point ends at x1, y1; motion-field model). Edit or paste, then "
+                    "Apply.",
+                )
                 apply_json = gr.Button("Apply JSON", size="sm")
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=360):
-                image = gr.Image(label="Input — click what should move", type="numpy", sources=["upload", "clipboard"],
-                                 format="jpeg", height=460, buttons=["fullscreen"], elem_id="input-image")
+                image = gr.Image(
+                    label="Input — click what should move",
+                    type="numpy",
+                    sources=["upload", "clipboard"],
+                    format="jpeg",
+                    height=460,
+                    buttons=["fullscreen"],
+                    elem_id="input-image",
+                )
                 with gr.Row():
-                    mode = gr.Radio(list(CLICK_MODES), value=CLICK_MODES[0], label="Clicks add or remove",
-                                    elem_id="click-mode", scale=2)
-                    objects = gr.Radio(choices=[("1 · (no prompt yet)", 0)], value=0, label="Objects",
-                                       elem_id="objects", scale=3)
+                    mode = gr.Radio(
+                        list(CLICK_MODES),
+                        value=CLICK_MODES[0],
+                        label="Clicks add or remove",
+                        elem_id="click-mode",
+                        scale=2,
+                    )
+                    objects = gr.Radio(
+                        choices=[("1 · (no prompt yet)", 0)], value=0, label="Objects", elem_id="objects", scale=3
+                    )
                 with gr.Row():
                     add_object = gr.Button("+ Add object", size="sm", elem_id="add-object")
                     undo = gr.Button("↶ Undo point", size="sm", elem_id="undo")
@@ -143,8 +185,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                     clear_all = gr.Button("Clear all", size="sm", elem_id="clear-all")
                 hint = gr.Markdown("Upload an image or pick an example below.", elem_id="hint")
             with gr.Column(scale=1, min_width=360):
-                video = gr.Video(label="Animation", autoplay=True, loop=True, interactive=False, height=460,
-                                 elem_id="output-video")
+                video = gr.Video(
+                    label="Animation", autoplay=True, loop=True, interactive=False, height=460, elem_id="output-video"
+                )
                 with gr.Row():
                     mp4_file = gr.DownloadButton("Download MP4", size="sm", elem_id="download-mp4", visible=False)
                     gif_file = gr.DownloadButton("Download GIF", size="sm", elem_id="download-gif", visible=False)
@@ -158,10 +201,12 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 label="Examples (clicks, prompts and strength included)",
                 cache_examples=False,
             )
-            gallery.load_input_event.then(events.load_example, [image, regions_json, session], edit_outputs,
-                                          show_progress_on=[hint], **segment)
-            gallery.load_input_event.then(events.clear_outputs, None, [video, mp4_file, gif_file], queue=False,
-                                          api_visibility="private")
+            gallery.load_input_event.then(
+                events.load_example, [image, regions_json, session], edit_outputs, show_progress_on=[hint], **segment
+            )
+            gallery.load_input_event.then(
+                events.clear_outputs, None, [video, mp4_file, gif_file], queue=False, api_visibility="private"
+            )
 
         # Hidden inputs/outputs of the /animate API (gradio_client), sharing the models and their queue.
         with gr.Group(visible=False):
@@ -180,10 +225,17 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
 
         # ---- wiring ----
         # Each page load reads the status again: a model saved under weights/ while the app runs shows up.
-        demo.load(events.page_status, None, [status_line, model_notice], queue=False, show_progress="hidden",
-                  api_visibility="private")
+        demo.load(
+            events.page_status,
+            None,
+            [status_line, model_notice],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
         image.upload(events.upload, [image, session], edit_outputs, **local).then(
-            events.embed, [session], [hint], show_progress_on=[hint], **segment)
+            events.embed, [session], [hint], show_progress_on=[hint], **segment
+        )
         image.clear(events.clear_image, [session], edit_outputs, **local)
         # A new or removed image makes the previous animation stale.
         for trigger in (image.upload, image.clear):
@@ -195,14 +247,22 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         add_object.click(events.add_object, [session], edit_outputs, **local)
         objects.input(events.select_object, [session, objects], edit_outputs, **local)
         # .change, not .input: pasted or autofilled text counts too (setting the same prompt back is a no-op).
-        prompt.change(events.set_prompt, [session, prompt], [session, objects, regions_json, hint],
-                      trigger_mode="always_last", **local)
+        prompt.change(
+            events.set_prompt,
+            [session, prompt],
+            [session, objects, regions_json, hint],
+            trigger_mode="always_last",
+            **local,
+        )
         apply_json.click(events.apply_regions, [session, regions_json], edit_outputs, **segment)
 
         run = generate.click(
-            events.generate, [session, prompt, ofm, seed, steps, frames, fps, keep_background],
+            events.generate,
+            [session, prompt, ofm, seed, steps, frames, fps, keep_background],
             [video, mp4_file, gif_file, hint],
-            concurrency_id="generate", concurrency_limit=GENERATION_CONCURRENCY, show_progress_on=[video],
+            concurrency_id="generate",
+            concurrency_limit=GENERATION_CONCURRENCY,
+            show_progress_on=[video],
             api_visibility="private",
         )
         cancel.click(events.cancel, None, [hint], cancels=[run], queue=False, api_visibility="private")
@@ -210,7 +270,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             events.api_animate,
             [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep],
             [api_mp4, api_gif, api_info],
-            api_name="animate", concurrency_id="generate", concurrency_limit=GENERATION_CONCURRENCY,
+            api_name="animate",
+            concurrency_id="generate",
+            concurrency_limit=GENERATION_CONCURRENCY,
         )
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=GENERATION_CONCURRENCY)
     return demo
@@ -218,32 +280,59 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="interface to listen on (0.0.0.0 for the local network; default 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="interface to listen on (0.0.0.0 for the local network; default 127.0.0.1)",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also serve on a temporary public gradio.live link")
-    parser.add_argument("--weights", default=None,
-                        help="a saved pipeline folder (default: $FYC_WEIGHTS, else the best weights under weights/)")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="a saved pipeline folder (default: $FYC_WEIGHTS, else the best weights under weights/)",
+    )
     parser.add_argument("--sam-checkpoint", default=None, help="a SAM .pth (default: $FYC_SAM_CHECKPOINT or weights/)")
-    parser.add_argument("--segmenter", choices=["sam", "classical"], default=None,
-                        help="force a click segmenter (default: SAM when its weights exist)")
+    parser.add_argument(
+        "--segmenter",
+        choices=["sam", "classical"],
+        default=None,
+        help="force a click segmenter (default: SAM when its weights exist)",
+    )
     parser.add_argument("--max-file-size", default=MAX_UPLOAD, help=f"upload size cap (default {MAX_UPLOAD})")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="default denoising steps (UI and API; default the model's: 12 motion-field, 25 latent)")
-    parser.add_argument("--frames", type=int, default=None,
-                        help="default number of frames (UI and API; default 16, capped by the model)")
-    parser.add_argument("--max-pixel-frames", type=int, default=None,
-                        help="refuse generations above this many frames × height × width, before they start "
-                             f"(memory bound; default: the model's, {PIXEL_FRAME_BUDGET:,} = 32 frames at 512×512 for "
-                             "the latent model, 32 frames at 1024×1024 for the motion-field model)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="default denoising steps (UI and API; default the model's: 12 motion-field, 25 latent)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="default number of frames (UI and API; default 16, capped by the model)",
+    )
+    parser.add_argument(
+        "--max-pixel-frames",
+        type=int,
+        default=None,
+        help="refuse generations above this many frames × height × width, before they start "
+        f"(memory bound; default: the model's, {PIXEL_FRAME_BUDGET:,} = 32 frames at 512×512 for "
+        "the latent model, 32 frames at 1024×1024 for the motion-field model)",
+    )
     return parser
 
 
 def launch(demo: gr.Blocks, args, **kwargs):
     """Start the server for `demo` with the command-line `args` (extra `kwargs` go to `Blocks.launch`)."""
     return demo.launch(
-        server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
-        css=CSS, footer_links=["api", "gradio"], **kwargs,
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        max_file_size=args.max_file_size,
+        css=CSS,
+        footer_links=["api", "gradio"],
+        **kwargs,
     )
 
 
@@ -254,9 +343,15 @@ def main(argv: list[str] | None = None) -> int:
     limit_image_decoding()  # Gradio decodes the browser's uploads with PIL before our code sees them
     fetch_weights_if_online()
     try:
-        engine = Engine(weights=args.weights, sam_checkpoint=args.sam_checkpoint, segmenter=args.segmenter,
-                        gpu=gpu_decorator(), num_inference_steps=args.steps, num_frames=args.frames,
-                        max_pixel_frames=args.max_pixel_frames).load()
+        engine = Engine(
+            weights=args.weights,
+            sam_checkpoint=args.sam_checkpoint,
+            segmenter=args.segmenter,
+            gpu=gpu_decorator(),
+            num_inference_steps=args.steps,
+            num_frames=args.frames,
+            max_pixel_frames=args.max_pixel_frames,
+        ).load()
     except (ValueError, OSError) as error:  # a damaged, unsafe or missing SAM checkpoint: the message names it
         print(f"error: {error}", file=sys.stderr)
         return 2

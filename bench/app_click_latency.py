@@ -23,7 +23,9 @@ sys.path.insert(0, str(REPO))
 
 
 def median_ms(samples: list[float]) -> str:
-    return f"{1000 * statistics.median(samples):7.1f} ms (p90 {1000 * sorted(samples)[int(0.9 * (len(samples) - 1))]:.1f})"
+    return (
+        f"{1000 * statistics.median(samples):7.1f} ms (p90 {1000 * sorted(samples)[int(0.9 * (len(samples) - 1))]:.1f})"
+    )
 
 
 def main() -> int:
@@ -68,8 +70,10 @@ def main() -> int:
             t3 = time.perf_counter()
             segment_s.append(t1 - t0), overlay_s.append(t2 - t1), encode_s.append(t3 - t2), total_s.append(t3 - t0)
         print(f"{name}: embedding {embed_s:.2f} s; per click over {args.clicks} clicks (median):")
-        print(f"  segment {median_ms(segment_s)}\n  overlay {median_ms(overlay_s)}\n  encode  {median_ms(encode_s)}"
-              f"\n  total   {median_ms(total_s)}")
+        print(
+            f"  segment {median_ms(segment_s)}\n  overlay {median_ms(overlay_s)}\n  encode  {median_ms(encode_s)}"
+            f"\n  total   {median_ms(total_s)}"
+        )
     return 0
 
 

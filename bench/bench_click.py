@@ -111,9 +111,18 @@ def bench_sam(model_type: str, image: np.ndarray, clicks, device: str) -> dict:
         _, seconds = timed(lambda: engine.predictor.predict(coords, labels, multimask_output=len(points) == 1))
         stock_s.append(seconds)
     return {
-        "model": model_type, "params_m": params, "build_s": build_s, "embed_s": embed_s, "hit_s": hit_s,
-        "switch_back_s": switch_back_s, "decoder_s": decoder_s, "click_s": click_s, "stock_s": stock_s,
-        "click_cpu_s": click_cpu_s, "embed_cpu_s": embed_cpu_s, "all_threads_s": all_threads_s,
+        "model": model_type,
+        "params_m": params,
+        "build_s": build_s,
+        "embed_s": embed_s,
+        "hit_s": hit_s,
+        "switch_back_s": switch_back_s,
+        "decoder_s": decoder_s,
+        "click_s": click_s,
+        "stock_s": stock_s,
+        "click_cpu_s": click_cpu_s,
+        "embed_cpu_s": embed_cpu_s,
+        "all_threads_s": all_threads_s,
         "decoder_threads": default_threads,
         "embeddings_computed": engine.embeddings_computed,
     }
@@ -132,8 +141,14 @@ def bench_classical(image: np.ndarray, clicks) -> dict:
     for points in clicks:
         wall.append(timed(segmenter.predict, points)[1])
         cpu.append(timed.cpu)
-    return {"prepare_s": prepare_s, "prepare_cpu_s": prepare_cpu_s, "hit_s": hit_s, "click_s": wall,
-            "click_cpu_s": cpu, "prepared": segmenter.cache_info()["computed"]}
+    return {
+        "prepare_s": prepare_s,
+        "prepare_cpu_s": prepare_cpu_s,
+        "hit_s": hit_s,
+        "click_s": wall,
+        "click_cpu_s": cpu,
+        "prepared": segmenter.cache_info()["computed"],
+    }
 
 
 def classical_accuracy(count: int, seed: int = 1) -> None:
@@ -161,26 +176,41 @@ def classical_accuracy(count: int, seed: int = 1) -> None:
         clicks_needed.append(clicks if iou(mask, truth) >= 0.8 else None)
     first = np.array(first_ious)
     reached = [c for c in clicks_needed if c is not None]
-    print(f"classical fallback accuracy on {count} random paste-an-object scenes, seed {seed} "
-          "(tests/helpers/segment_scenes.py)")
+    print(
+        f"classical fallback accuracy on {count} random paste-an-object scenes, seed {seed} "
+        "(tests/helpers/segment_scenes.py)"
+    )
     print(f"  one click: IoU >= 0.8 in {np.mean(first >= 0.8):.0%} of scenes, median IoU {np.median(first):.2f}")
-    print(f"  IoU >= 0.8 within 3 clicks: {sum(c <= 3 for c in reached) / count:.0%}; within 5: "
-          f"{len(reached) / count:.0%}; mean clicks when reached {np.mean(reached):.2f}")
+    print(
+        f"  IoU >= 0.8 within 3 clicks: {sum(c <= 3 for c in reached) / count:.0%}; within 5: "
+        f"{len(reached) / count:.0%}; mean clicks when reached {np.mean(reached):.2f}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=["vit_b", "vit_h"], choices=["vit_b", "vit_l", "vit_h"],
-                        help="SAM sizes to time; none (a bare --models) skips SAM")
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["vit_b", "vit_h"],
+        choices=["vit_b", "vit_l", "vit_h"],
+        help="SAM sizes to time; none (a bare --models) skips SAM",
+    )
     parser.add_argument("--clicks", type=int, default=21, help="clicks timed per model (at least 20)")
     parser.add_argument("--classical-clicks", type=int, default=21, help="clicks timed for the fallback")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-classical", action="store_true")
-    parser.add_argument("--accuracy", type=int, default=0, metavar="N",
-                        help="also measure the fallback's IoU on N random synthetic scenes (40: about a minute)")
+    parser.add_argument(
+        "--accuracy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the fallback's IoU on N random synthetic scenes (40: about a minute)",
+    )
     parser.add_argument("--accuracy-seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice, one per core)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice, one per core)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -192,10 +222,14 @@ def main() -> int:
     height, width = image.shape[:2]
     clicks = user_clicks(max(20, args.clicks), width, height)
     load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs visible, load average {load}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {args.device}")
-    print(f"image: skimage.data.rocket resized to {width}x{height}; {len(clicks)} clicks "
-          "(1-3 points each, as a user refines an object)")
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} CPUs visible, load average {load}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, device {args.device}"
+    )
+    print(
+        f"image: skimage.data.rocket resized to {width}x{height}; {len(clicks)} clicks "
+        "(1-3 points each, as a user refines an object)"
+    )
     print(f"target: <= {TARGET_MS} ms per click (stretch {STRETCH_MS} ms); the embedding once per image\n")
 
     for model_type in args.models:
@@ -203,8 +237,10 @@ def main() -> int:
         click_median_ms = 1000 * statistics.median(r["click_s"])
         verdict = "meets" if click_median_ms <= TARGET_MS else "MISSES"
         print(f"SAM {model_type} ({r['params_m']:.0f}M parameters, random weights; built in {r['build_s']:.1f} s)")
-        print(f"  image embedding           {r['embed_s']:7.2f} s   "
-              f"(once per image; {r['embed_cpu_s']:.1f} s of CPU time)")
+        print(
+            f"  image embedding           {r['embed_s']:7.2f} s   "
+            f"(once per image; {r['embed_cpu_s']:.1f} s of CPU time)"
+        )
         print(f"  set_image again           {1000 * r['hit_s']:7.2f} ms  (same pixels: hash + cache hit)")
         print(f"  switch back to an earlier {1000 * r['switch_back_s']:7.2f} ms  (from the LRU of embeddings)")
         threads = r["decoder_threads"] or torch.get_num_threads()
@@ -212,8 +248,10 @@ def main() -> int:
         print(f"  click (with clean-up)     {describe(r['click_s'])}  -> {verdict} the {TARGET_MS} ms target")
         print(f"  process CPU time per click {describe(r['click_cpu_s'])}")
         print(f"  click, 1 thread            {describe(r['all_threads_s'])}  (for machines shared with other jobs)")
-        print(f"  stock SamPredictor.predict {describe(r['stock_s'])}  "
-              f"({torch.get_num_threads()} threads; upsamples all 3 masks)")
+        print(
+            f"  stock SamPredictor.predict {describe(r['stock_s'])}  "
+            f"({torch.get_num_threads()} threads; upsamples all 3 masks)"
+        )
         print(f"  embeddings computed: {r['embeddings_computed']} for 2 images\n")
         del r
     if not args.no_classical:
@@ -221,11 +259,15 @@ def main() -> int:
         click_median_ms = 1000 * statistics.median(r["click_s"])
         verdict = "meets" if click_median_ms <= CLASSICAL_TARGET_MS else "MISSES"
         print("classical fallback (no weights: GrabCut's energy on superpixels, fyc/segment/classical.py)")
-        print(f"  per-image preparation     {r['prepare_s']:7.2f} s   "
-              f"(once per image, at upload; {r['prepare_cpu_s']:.2f} s of CPU time)")
+        print(
+            f"  per-image preparation     {r['prepare_s']:7.2f} s   "
+            f"(once per image, at upload; {r['prepare_cpu_s']:.2f} s of CPU time)"
+        )
         print(f"  set_image again           {1000 * r['hit_s']:7.2f} ms  (same pixels: hash + cache hit)")
-        print(f"  click (with clean-up)     {describe(r['click_s'])}  -> {verdict} the {CLASSICAL_TARGET_MS} ms "
-              "fallback target")
+        print(
+            f"  click (with clean-up)     {describe(r['click_s'])}  -> {verdict} the {CLASSICAL_TARGET_MS} ms "
+            "fallback target"
+        )
         print(f"  process CPU time per click {describe(r['click_cpu_s'])}")
         print(f"  images prepared: {r['prepared']}")
     if args.accuracy:

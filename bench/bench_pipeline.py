@@ -32,8 +32,14 @@ def demo_architecture_pipeline():
     try:
         return build_pipeline(config), "demo architecture (configs/demo.yaml), untrained UNet: timing only"
     except (OSError, FileNotFoundError, ValueError):
-        scratch["vae"] = dict(block_out_channels=[16, 32, 64, 128], down_block_types=["DownEncoderBlock2D"] * 4,
-                              up_block_types=["UpDecoderBlock2D"] * 4, norm_num_groups=16, layers_per_block=1, latent_channels=4)
+        scratch["vae"] = dict(
+            block_out_channels=[16, 32, 64, 128],
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            norm_num_groups=16,
+            layers_per_block=1,
+            latent_channels=4,
+        )
         config.init = {"scratch": scratch}
         return build_pipeline(config), "demo architecture (configs/demo.yaml), random weights: timing only"
 
@@ -58,8 +64,18 @@ def main():
     image = PIL.Image.open("examples/cat.jpg").convert("RGB")
     mask = np.zeros((image.height, image.width), bool)
     mask[image.height // 4 : image.height // 2, image.width // 3 : 2 * image.width // 3] = True
-    call = lambda: pipe(image, [Region(mask, "shake")], ofm=6.0, num_frames=args.frames, num_inference_steps=steps,
-                        generator=torch.Generator().manual_seed(0), output_type="np").frames
+
+    def call():
+        return pipe(
+            image,
+            [Region(mask, "shake")],
+            ofm=6.0,
+            num_frames=args.frames,
+            num_inference_steps=steps,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        ).frames
+
     frames = call()  # warm-up
     times = []
     for _ in range(args.repeats):
@@ -70,7 +86,9 @@ def main():
     seconds = statistics.median(times)
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads")
     print(f"model: {what}")
-    print(f"{args.frames} frames at {frames.shape[2]}x{frames.shape[3]}, {steps} steps, CFG on, median of {args.repeats}")
+    print(
+        f"{args.frames} frames at {frames.shape[2]}x{frames.shape[3]}, {steps} steps, CFG on, median of {args.repeats}"
+    )
     print(f"end to end: {seconds:.2f} s (target <= 15 s: {'met' if seconds <= 15 else 'NOT met'})")
     print(f"peak resident memory: {peak_mb:.0f} MB")
 

@@ -69,7 +69,9 @@ def step_seconds(unet, size: int, frames: int, batch: int, repeats: int, device:
     g = torch.Generator().manual_seed(0)
     sample = torch.randn(batch, 4, frames, latent, latent, generator=g).to(device, dtype)
     # UNetMotionModel wants the text embedding already repeated per frame: (B*F, L, D)
-    text = torch.randn(batch * frames, TEXT_TOKENS, SD15_UNET_CONFIG["cross_attention_dim"], generator=g).to(device, dtype)
+    text = torch.randn(batch * frames, TEXT_TOKENS, SD15_UNET_CONFIG["cross_attention_dim"], generator=g).to(
+        device, dtype
+    )
     timestep = torch.tensor([500] * batch, device=device)
 
     def forward():
@@ -110,8 +112,10 @@ def main():
     if dtype != torch.float32:
         unet = unet.to(dtype=dtype)
     params = sum(p.numel() for p in unet.parameters())
-    print(f"SD 1.5 + AnimateDiff v2 UNet (random weights): {params / 1e9:.2f} B parameters, "
-          f"built in {time.perf_counter() - start:.1f} s")
+    print(
+        f"SD 1.5 + AnimateDiff v2 UNet (random weights): {params / 1e9:.2f} B parameters, "
+        f"built in {time.perf_counter() - start:.1f} s"
+    )
     print(f"device: {machine(args.device)}, {str(dtype).removeprefix('torch.')}")
     batch = 2 if args.cfg else 1
     for size in args.sizes:

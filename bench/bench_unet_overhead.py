@@ -19,8 +19,12 @@ from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from fyc.models import FYCUNetMotionModel
 
 SIZES = {
-    "small": dict(block_out_channels=(64, 128, 256, 256), cross_attention_dim=384, attention_head_dim=8, norm_num_groups=32),
-    "sd15": dict(block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32),
+    "small": dict(
+        block_out_channels=(64, 128, 256, 256), cross_attention_dim=384, attention_head_dim=8, norm_num_groups=32
+    ),
+    "sd15": dict(
+        block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32
+    ),
 }
 
 
@@ -28,10 +32,18 @@ def build(size: str):
     dims = SIZES[size]
     torch.manual_seed(0)
     unet2d = UNet2DConditionModel(
-        block_out_channels=dims["block_out_channels"], layers_per_block=2, cross_attention_dim=dims["cross_attention_dim"],
-        attention_head_dim=dims["attention_head_dim"], norm_num_groups=dims["norm_num_groups"], sample_size=64,
+        block_out_channels=dims["block_out_channels"],
+        layers_per_block=2,
+        cross_attention_dim=dims["cross_attention_dim"],
+        attention_head_dim=dims["attention_head_dim"],
+        norm_num_groups=dims["norm_num_groups"],
+        sample_size=64,
     )
-    adapter = MotionAdapter(block_out_channels=dims["block_out_channels"], motion_layers_per_block=2, motion_norm_num_groups=dims["norm_num_groups"])
+    adapter = MotionAdapter(
+        block_out_channels=dims["block_out_channels"],
+        motion_layers_per_block=2,
+        motion_norm_num_groups=dims["norm_num_groups"],
+    )
     stock = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
     fyc = FYCUNetMotionModel.from_unet2d(unet2d, adapter).eval()
     return stock, fyc, dims["cross_attention_dim"]
@@ -67,7 +79,9 @@ def main():
         t_fyc = median_seconds(lambda: fyc(torch.cat([latents, condition], 1), 500, text, ofm=ofm), args.repeats)
     ratio = t_fyc / t_stock
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, device {device}")
-    print(f"size {args.size}, {args.frames} frames, latent {args.latent}x{args.latent}, batch 1, median of {args.repeats}")
+    print(
+        f"size {args.size}, {args.frames} frames, latent {args.latent}x{args.latent}, batch 1, median of {args.repeats}"
+    )
     print(f"stock UNetMotionModel forward: {t_stock:.3f} s")
     print(f"FYCUNetMotionModel forward:    {t_fyc:.3f} s")
     print(f"overhead ratio: {ratio:.3f} (target <= 1.15: {'met' if ratio <= 1.15 else 'NOT met'})")

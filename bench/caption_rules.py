@@ -34,9 +34,22 @@ def main():
         subsets.setdefault(record.get("subset", "all"), []).append((record, pred))
     if len(subsets) > 1:
         subsets["all"] = list(zip(records, predictions))
-    cols = ["n", "motion_precision", "motion_recall", "motion_f1", "verb_precision", "verb_recall",
-            "object_precision", "object_recall", "exact", "empty_accuracy"]
-    names = [c.replace("_precision", " P").replace("_recall", " R").replace("_f1", " F1").replace("_accuracy", " acc") for c in cols]
+    cols = [
+        "n",
+        "motion_precision",
+        "motion_recall",
+        "motion_f1",
+        "verb_precision",
+        "verb_recall",
+        "object_precision",
+        "object_recall",
+        "exact",
+        "empty_accuracy",
+    ]
+    names = [
+        c.replace("_precision", " P").replace("_recall", " R").replace("_f1", " F1").replace("_accuracy", " acc")
+        for c in cols
+    ]
     print(f"{'subset':<8}" + "".join(f"{n:>11}" for n in names))
     for name, pairs in subsets.items():
         s = score([r for r, _ in pairs], [p for _, p in pairs])
@@ -45,8 +58,10 @@ def main():
     if args.errors:
         for record, pred in zip(records, predictions):
             if pred.motion != record["motion"] or pred.objects != record["objects"]:
-                print(f"  {record['caption']!r}\n    label {record['objects']} {record['motion']!r}"
-                      f"  got {pred.objects} {pred.motion!r}")
+                print(
+                    f"  {record['caption']!r}\n    label {record['objects']} {record['motion']!r}"
+                    f"  got {pred.objects} {pred.motion!r}"
+                )
 
 
 if __name__ == "__main__":

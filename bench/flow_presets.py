@@ -22,7 +22,9 @@ from fyc.flow import DIS_PRESETS, stats_from_flow  # noqa: E402
 def flows(frames, preset, finest_scale):
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
     if preset == "farneback":
-        return np.stack([cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(gray, gray[1:])])
+        return np.stack(
+            [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(gray, gray[1:])]
+        )
     dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
     if finest_scale is not None:
         dis.setFinestScale(finest_scale)

@@ -117,8 +117,9 @@ def rss_after_each_request(samples, total: int) -> list[int | None]:
     return curve
 
 
-def run_load(url: str, images, clients: int, requests: int, max_seconds: float, steps: int, frames: int,
-             sampler_pid: int | None):
+def run_load(
+    url: str, images, clients: int, requests: int, max_seconds: float, steps: int, frames: int, sampler_pid: int | None
+):
     from gradio_client import Client, handle_file
 
     lock = threading.Lock()
@@ -139,14 +140,22 @@ def run_load(url: str, images, clients: int, requests: int, max_seconds: float, 
             image, regions = images[index % len(images)]
             start = time.perf_counter()
             try:
-                client.predict(handle_file(str(image)), regions, 6.0, index, steps, frames, 8, True,
-                               api_name="/animate")
+                client.predict(
+                    handle_file(str(image)), regions, 6.0, index, steps, frames, 8, True, api_name="/animate"
+                )
                 ok, error = True, None
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 ok, error = False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
             with lock:
-                results.append({"client": number, "latency": time.perf_counter() - start, "ok": ok, "error": error,
-                                "done_at": time.perf_counter()})
+                results.append(
+                    {
+                        "client": number,
+                        "latency": time.perf_counter() - start,
+                        "ok": ok,
+                        "error": error,
+                        "done_at": time.perf_counter(),
+                    }
+                )
 
     with RssSampler(sampler_pid, lambda: len(results)) as sampler:
         start = time.perf_counter()
@@ -182,16 +191,18 @@ def report(args, results, wall, sampler, machine: str, temp: dict) -> str:
     verdict = "not measured (needs the server's PID and at least 20 requests)"
     slope_kb = None
     if len(known) >= 20:
-        half = known[len(known) // 2:]
+        half = known[len(known) // 2 :]
         x = np.array([k for k, _ in half], float)
         y = np.array([rss for _, rss in half], float)
         slope_kb = float(np.polyfit(x, y, 1)[0]) / 1024
         after_warmup = [rss for k, rss in known if k > 10]
         tenth = max(3, len(after_warmup) // 10)
         early, late = statistics.median(after_warmup[:tenth]), statistics.median(after_warmup[-tenth:])
-        verdict = (f"RSS {mb(early)} MB just after warm-up (requests 11–{10 + tenth}), {mb(late)} MB over the last "
-                   f"{tenth} requests ({(late - early) / 2**20:+.0f} MB); slope over the second half "
-                   f"{slope_kb:+.0f} kB per request")
+        verdict = (
+            f"RSS {mb(early)} MB just after warm-up (requests 11–{10 + tenth}), {mb(late)} MB over the last "
+            f"{tenth} requests ({(late - early) / 2**20:+.0f} MB); slope over the second half "
+            f"{slope_kb:+.0f} kB per request"
+        )
 
     lines = [
         f"## {args.clients} visitors, {len(results)} requests — {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -209,7 +220,7 @@ def report(args, results, wall, sampler, machine: str, temp: dict) -> str:
         f"| requests completed / failed | {len(ok)} / {len(results) - len(ok)} |",
         f"| wall time | {wall:.1f} s |",
         f"| throughput | {len(ok) / wall:.2f} requests/s |",
-        f"| latency p50 / p95 / max (queueing included) | "
+        "| latency p50 / p95 / max (queueing included) | "
         + (f"{quantile(0.5):.2f} / {quantile(0.95):.2f} / {latencies[-1]:.2f} s |" if latencies else "n/a |"),
         f"| server RSS when the load started | {mb(sampler.samples[0][2] if sampler.samples else None)} MB |",
         f"| server peak RSS (VmHWM) | {mb(sampler.peak())} MB |",
@@ -223,8 +234,11 @@ def report(args, results, wall, sampler, machine: str, temp: dict) -> str:
     ]
     if errors:
         lines += ["Errors:", ""] + [f"- {count} × {message}" for message, count in errors.most_common()] + [""]
-    lines += ["RSS of the server after request k (MB):", "", "| k | " + " | ".join(
-        str(k) for k, _ in known[:: max(1, len(known) // 12)]) + " |"]
+    lines += [
+        "RSS of the server after request k (MB):",
+        "",
+        "| k | " + " | ".join(str(k) for k, _ in known[:: max(1, len(known) // 12)]) + " |",
+    ]
     picked = known[:: max(1, len(known) // 12)]
     lines += ["|---" * (len(picked) + 1) + "|", "| RSS | " + " | ".join(mb(rss) for _, rss in picked) + " |", ""]
     lines += ["Full curve (request: MB): " + ", ".join(f"{k}: {mb(rss)}" for k, rss in known), ""]
@@ -249,15 +263,22 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seconds", type=float, default=600, help="or after this long (default 600)")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--url", default=None, help="an app already running (default: start one with the tiny pipeline)")
+    parser.add_argument(
+        "--url", default=None, help="an app already running (default: start one with the tiny pipeline)"
+    )
     parser.add_argument("--pid", type=int, default=None, help="its process id, for memory figures (with --url)")
-    parser.add_argument("--out", type=Path, default=None, help="write the markdown report here (e.g. docs/results/load_app.md)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the markdown report here (e.g. docs/results/load_app.md)"
+    )
     parser.add_argument("--append", action="store_true", help="add this run to --out instead of replacing it")
     args = parser.parse_args(argv)
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    machine = (f"{cpu_name()}, {os.cpu_count()} cores (shared with other work; load average "
-               f"{load[0]:.1f} at the start)" if load else f"{cpu_name()}, {os.cpu_count()} cores")
+    machine = (
+        f"{cpu_name()}, {os.cpu_count()} cores (shared with other work; load average {load[0]:.1f} at the start)"
+        if load
+        else f"{cpu_name()}, {os.cpu_count()} cores"
+    )
     machine += f", Python {platform.python_version()}"
 
     with ExitStack() as stack:
@@ -275,11 +296,15 @@ def main(argv=None) -> int:
             print("starting python app.py with the tiny pipeline…", flush=True)
             url = stack.enter_context(running_app(tmp, env={"TMPDIR": str(scratch)}))
             port = url.rstrip("/").rsplit(":", 1)[1]
-            pid = next(p.pid for p in psutil.Process().children(recursive=True)
-                       if "app.py" in " ".join(p.cmdline()) and port in p.cmdline())
+            pid = next(
+                p.pid
+                for p in psutil.Process().children(recursive=True)
+                if "app.py" in " ".join(p.cmdline()) and port in p.cmdline()
+            )
         print(f"{args.clients} clients → {url} (server pid {pid}); up to {args.requests} requests", flush=True)
-        results, wall, sampler = run_load(url, images, args.clients, args.requests, args.max_seconds, args.steps,
-                                          args.frames, pid)
+        results, wall, sampler = run_load(
+            url, images, args.clients, args.requests, args.max_seconds, args.steps, args.frames, pid
+        )
         temp = {"scratch": folder_stats(scratch), "gradio": folder_stats(gradio_dir)}
         text = report(args, results, wall, sampler, machine, temp)
     print(text)

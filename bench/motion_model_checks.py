@@ -40,10 +40,25 @@ from fyc.motion_field import Trajectory, region_coverage  # noqa: E402
 from fyc.region import Region  # noqa: E402
 
 FLOW_SIDE = 384
-CORE = ("move_left", "move_right", "move_up", "move_down", "rotate_clockwise", "rotate_counterclockwise", "zoom_in",
-        "zoom_out")
-TARGETS = {"frame0_psnr": 40.0, "still_psnr": 40.0, "accuracy": 0.8, "ofm_within": 0.25, "spearman": 0.95,
-           "drag_epe": 0.10, "seconds_1024": 5.0}
+CORE = (
+    "move_left",
+    "move_right",
+    "move_up",
+    "move_down",
+    "rotate_clockwise",
+    "rotate_counterclockwise",
+    "zoom_in",
+    "zoom_out",
+)
+TARGETS = {
+    "frame0_psnr": 40.0,
+    "still_psnr": 40.0,
+    "accuracy": 0.8,
+    "ofm_within": 0.25,
+    "spearman": 0.95,
+    "drag_epe": 0.10,
+    "seconds_1024": 5.0,
+}
 
 
 def small(video: np.ndarray, mask: np.ndarray | None = None, side: int = FLOW_SIDE):
@@ -118,12 +133,26 @@ class Runner:
         generator = torch.Generator().manual_seed(self.seed)
         started = time.perf_counter()
         if self.kind == "field":
-            out = self.pipe(photo, regions, ofm=ofm, num_inference_steps=self.steps, trajectories=trajectories,
-                            max_side=self.max_side, generator=generator, output_type="np")
+            out = self.pipe(
+                photo,
+                regions,
+                ofm=ofm,
+                num_inference_steps=self.steps,
+                trajectories=trajectories,
+                max_side=self.max_side,
+                generator=generator,
+                output_type="np",
+            )
             fields = out.fields[0]
         else:
-            out = self.pipe(photo, regions, ofm=float(np.mean(ofm)), num_inference_steps=self.steps,
-                            generator=generator, output_type="np")
+            out = self.pipe(
+                photo,
+                regions,
+                ofm=float(np.mean(ofm)),
+                num_inference_steps=self.steps,
+                generator=generator,
+                output_type="np",
+            )
             fields = None
         video = (np.asarray(out.frames[0]) * 255).round().clip(0, 255).astype(np.uint8)
         return video, fields, time.perf_counter() - started
@@ -164,8 +193,18 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
         v, m = small(video, mask)
         guess = P.classify_motion(v, m, vocabulary="latent" if latent else "field")
         true.append(name), predicted.append(guess)
-        rows.append({"check": "prompt", "photo": photo_name, "class": name, "prompt": prompt, "predicted": guess,
-                     "frame0_psnr": f0, "still_psnr": st, "seconds": round(seconds, 2)})
+        rows.append(
+            {
+                "check": "prompt",
+                "photo": photo_name,
+                "class": name,
+                "prompt": prompt,
+                "predicted": guess,
+                "frame0_psnr": f0,
+                "still_psnr": st,
+                "seconds": round(seconds, 2),
+            }
+        )
         if runner.strips is not None and not (runner.strips / f"{photo_name}.mp4").exists():
             from fyc.video import export_mp4
 
@@ -175,8 +214,12 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
         log(f"  {photo_name} '{prompt}' ({name}) -> {guess}, frame0 {f0:.1f} dB, still {st:.1f} dB, {seconds:.1f} s")
 
     # two regions of one photo, counted per region
-    pairs = [("grace_hopper", "nod", "move_left"), ("china", "move_up", "wag"), ("coins", "rotate_clockwise", "move_down"),
-             ("rocket", "move_up", "bob")][: 1 if quick else 4]
+    pairs = [
+        ("grace_hopper", "nod", "move_left"),
+        ("china", "move_up", "wag"),
+        ("coins", "rotate_clockwise", "move_down"),
+        ("rocket", "move_up", "bob"),
+    ][: 1 if quick else 4]
     for photo_name, a, b in pairs:
         if latent and (a not in MOTION_CLASS_NAMES or b not in MOTION_CLASS_NAMES):
             continue
@@ -189,12 +232,16 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
             v, m = small(video, mask)
             guess = P.classify_motion(v, m, vocabulary="latent" if latent else "field")
             true.append(name), predicted.append(guess)
-            rows.append({"check": "two_regions", "photo": photo_name, "class": name, "prompt": prompt, "predicted": guess})
+            rows.append(
+                {"check": "two_regions", "photo": photo_name, "class": name, "prompt": prompt, "predicted": guess}
+            )
             log(f"  two regions {photo_name} '{prompt}' ({name}) -> {guess}")
 
     # strength sweep
     levels = (1.0, 4.0, 12.0) if quick else (1.0, 2.0, 4.0, 6.0, 8.0, 12.0)
-    sweep_items = [("flower", "move_right"), ("clock", "rotate_clockwise"), ("motorcycle", "move_left")][: 1 if quick else 3]
+    sweep_items = [("flower", "move_right"), ("clock", "rotate_clockwise"), ("motorcycle", "move_left")][
+        : 1 if quick else 3
+    ]
     sweep = []
     for photo_name, name in sweep_items:
         photo, mask = H.load(photo_name), H.region(photo_name)
@@ -205,7 +252,7 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
             v, m = small(video, mask)
             measured.append(_region_ofm(v, m))
         sweep.append({"photo": photo_name, "prompt": prompt, "requested": list(levels), "measured": measured})
-        log(f"  strength {photo_name} '{prompt}': {['%.2f' % x for x in measured]}")
+        log(f"  strength {photo_name} '{prompt}': {[f'{x:.2f}' for x in measured]}")
     requested = [r for s in sweep for r in s["requested"]]
     measured = [x for s in sweep for x in s["measured"]]
     within = [abs(m / r - 1) <= TARGETS["ofm_within"] for r, m in zip(requested, measured)]
@@ -219,8 +266,9 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
             h, w = photo.shape[:2]
             x0, y0 = cx * w, cy * h
             x1, y1 = x0 + 0.8 * rx * w, y0
-            video, fields, _ = runner(photo, [Region(mask, "move")], 4.0,
-                                      trajectories=[[Trajectory.drag(x0, y0, x1, y1, 16)]])
+            video, fields, _ = runner(
+                photo, [Region(mask, "move")], 4.0, trajectories=[[Trajectory.drag(x0, y0, x1, y1, 16)]]
+            )
             scale = video.shape[2] / w
             ex, ey = track_point(video, x0 * scale, y0 * scale)
             error = float(np.hypot(ex - x1 * scale, ey - y1 * scale) / (np.hypot(x1 - x0, y1 - y0) * scale))
@@ -232,12 +280,22 @@ def run_model(runner: Runner, quick: bool, log=lambda line: print(line, flush=Tr
     return {
         "frame0_psnr": {"mean": M.mean_or_none(psnrs), "min": min(psnrs, default=None)},
         "still_psnr": {"mean": M.mean_or_none(stills), "min": min(stills, default=None)},
-        "prompt_following": {"labels": list(P.LABELS if latent else P.FIELD_LABELS), "confusion": matrix.tolist(),
-                             "accuracy": float(np.mean([t == p for t, p in zip(true, predicted)])) if true else None,
-                             "core_all_right": bool(all(core)) if core else None, "items": len(true)},
-        "strength": {"items": sweep, "within_25pct": float(np.mean(within)) if within else None,
-                     "spearman_pooled": M.ofm_spearman(requested, measured) if measured else None},
-        "drag": {"items": drags, "median_epe_fraction": float(np.median([d["epe_fraction"] for d in drags])) if drags else None},
+        "prompt_following": {
+            "labels": list(P.LABELS if latent else P.FIELD_LABELS),
+            "confusion": matrix.tolist(),
+            "accuracy": float(np.mean([t == p for t, p in zip(true, predicted)])) if true else None,
+            "core_all_right": bool(all(core)) if core else None,
+            "items": len(true),
+        },
+        "strength": {
+            "items": sweep,
+            "within_25pct": float(np.mean(within)) if within else None,
+            "spearman_pooled": M.ofm_spearman(requested, measured) if measured else None,
+        },
+        "drag": {
+            "items": drags,
+            "median_epe_fraction": float(np.median([d["epe_fraction"] for d in drags])) if drags else None,
+        },
         "field_leakage": {"mean": M.mean_or_none(leaks), "max": max(leaks, default=None)},
         "rows": rows,
     }
@@ -258,10 +316,20 @@ def speed_check(pipe, runs: int = 2) -> dict:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        pipe(photo, [Region(mask, "nod")], ofm=4.0, num_frames=16, generator=torch.Generator().manual_seed(0),
-             output_type="np")
+        pipe(
+            photo,
+            [Region(mask, "nod")],
+            ofm=4.0,
+            num_frames=16,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        )
         times.append(time.perf_counter() - started)
-    return {"seconds": min(times), "size": [683, 1024], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": min(times),
+        "size": [683, 1024],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def _fmt(v, spec=".2f"):
@@ -270,12 +338,18 @@ def _fmt(v, spec=".2f"):
 
 def report(results: dict, command: str) -> str:
     cols = [k for k in ("motion_field", "latent") if k in results]
-    lines = ["# Motion-field model checks (issue 18 item 7)", "", f"Command: `{command}`; {results['date']}, "
-             f"2-core CPU shared with a training run (timings are upper bounds).", "",
-             f"Held-out photographs (bench/heldout_photos.py), held-out paraphrases; classifier flow on a {FLOW_SIDE}-px "
-             "copy of each video, PSNRs at output size. The latent demo model runs the same items at its own 128-192 px "
-             "output, only for classes of its 12-class vocabulary, no drags.", "",
-             "| check | target | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    lines = [
+        "# Motion-field model checks (issue 18 item 7)",
+        "",
+        f"Command: `{command}`; {results['date']}, 2-core CPU shared with a training run (timings are upper bounds).",
+        "",
+        f"Held-out photographs (bench/heldout_photos.py), held-out paraphrases; classifier flow on a {FLOW_SIDE}-px "
+        "copy of each video, PSNRs at output size. The latent demo model runs the same items at its own 128-192 px "
+        "output, only for classes of its 12-class vocabulary, no drags.",
+        "",
+        "| check | target | " + " | ".join(cols) + " |",
+        "|---|---|" + "---|" * len(cols),
+    ]
 
     def row(label, target, getter, spec=".2f"):
         lines.append(f"| {label} | {target} | " + " | ".join(_fmt(getter(results[c]), spec) for c in cols) + " |")
@@ -283,26 +357,38 @@ def report(results: dict, command: str) -> str:
     row("frame 0 vs photo PSNR (dB), min", "≥ 40", lambda r: r["frame0_psnr"]["min"], ".1f")
     row("last vs first frame outside reach PSNR (dB), min", "≥ 40", lambda r: r["still_psnr"]["min"], ".1f")
     row("prompt following accuracy (per region)", "≥ 0.80", lambda r: r["prompt_following"]["accuracy"])
-    lines.append("| every move/rotate/zoom item right | all | " + " | ".join(
-        str(results[c]["prompt_following"]["core_all_right"]) for c in cols) + " |")
+    lines.append(
+        "| every move/rotate/zoom item right | all | "
+        + " | ".join(str(results[c]["prompt_following"]["core_all_right"]) for c in cols)
+        + " |"
+    )
     row("strength: share within ±25 %", "1.00", lambda r: r["strength"]["within_25pct"])
     row("strength: Spearman pooled", "≥ 0.95", lambda r: r["strength"]["spearman_pooled"])
     row("drag end-point error, median (fraction of drag)", "≤ 0.10", lambda r: r["drag"]["median_epe_fraction"])
     row("raw fields outside the regions, mean |d| (ref px)", "", lambda r: r["field_leakage"]["mean"], ".3f")
     if "speed" in results:
         s = results["speed"]
-        lines += ["", f"Speed: 16 frames at {s['size'][1]}x{s['size'][0]}, end to end: {s['seconds']:.1f} s "
-                  f"(target ≤ 5 s), peak RSS {s['peak_rss_mb']:.0f} MB."]
+        lines += [
+            "",
+            f"Speed: 16 frames at {s['size'][1]}x{s['size'][0]}, end to end: {s['seconds']:.1f} s "
+            f"(target ≤ 5 s), peak RSS {s['peak_rss_mb']:.0f} MB.",
+        ]
     if "classifier_ceiling" in results:
         c = results["classifier_ceiling"]
-        lines += ["", f"Classifier ceiling on rendered exact fields (fyc.data.field_clips eval split, {c['clips']} clips, "
-                  f"speed 4): {c['accuracy']:.0%}; per class: " + ", ".join(f"{k} {v:.0%}" for k, v in c["per_class"].items())]
+        lines += [
+            "",
+            f"Classifier ceiling on rendered exact fields (fyc.data.field_clips eval split, {c['clips']} clips, "
+            f"speed 4): {c['accuracy']:.0%}; per class: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in c["per_class"].items()),
+        ]
     for c in cols:
         lines += ["", f"## {c}: items", "", "| photo | prompt | class | classified |", "|---|---|---|---|"]
         lines += [f"| {r['photo']} | {r['prompt']} | {r['class']} | {r['predicted']} |" for r in results[c]["rows"]]
         for s in results[c]["strength"]["items"]:
-            lines.append(f"\nStrength {s['photo']} '{s['prompt']}': requested {s['requested']} → measured "
-                         + ", ".join(f"{x:.2f}" for x in s["measured"]))
+            lines.append(
+                f"\nStrength {s['photo']} '{s['prompt']}': requested {s['requested']} → measured "
+                + ", ".join(f"{x:.2f}" for x in s["measured"])
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -350,8 +436,9 @@ def main(argv=None) -> int:
         print(f"classifier ceiling: {results['classifier_ceiling']['accuracy']:.0%}", flush=True)
     pipe = load_pipeline(args.weights)
     pipe.set_progress_bar_config(disable=True)
-    results["motion_field"] = run_model(Runner(pipe, "field", args.steps, 0, args.max_side,
-                                                      Path(args.videos) if args.videos else None), args.quick)
+    results["motion_field"] = run_model(
+        Runner(pipe, "field", args.steps, 0, args.max_side, Path(args.videos) if args.videos else None), args.quick
+    )
     if not args.no_speed:
         results["speed"] = speed_check(pipe, runs=1 if args.quick else 2)
     if args.latent_weights:
@@ -366,7 +453,9 @@ def main(argv=None) -> int:
     md = Path(args.report) if args.report else out.with_suffix(".md")
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(report(results, command))
-    plot_confusion(results["motion_field"]["prompt_following"], md.with_name(md.stem + "_confusion.png"), "motion-field")
+    plot_confusion(
+        results["motion_field"]["prompt_following"], md.with_name(md.stem + "_confusion.png"), "motion-field"
+    )
     print(md.read_text())
     return 0
 

@@ -72,7 +72,9 @@ def motion(kind, height, width, frames, cx, cy):
         return [about(x, y, np.eye(2) * 3.5**s) for s in steps]
     if kind == "zoom0.25":
         return [about(x, y, np.eye(2) * 0.25**s) for s in steps]
-    if kind in ("sway", "stream"):  # (a stream's field is replaced by a constant velocity in `scene`)  # a shear that grows and comes back, as a sway's lean
+    if (
+        kind in ("sway", "stream")
+    ):  # (a stream's field is replaced by a constant velocity in `scene`)  # a shear that grows and comes back, as a sway's lean
         return [about(x, y, np.array([[1, 0.3 * np.sin(2 * np.pi * s)], [0, 1]])) for s in steps]
     raise ValueError(kind)
 
@@ -83,7 +85,9 @@ def scene(max_side, frames, regions, kind):
     size = (2560, 1600) if max_side > 1024 else (1280, 800)
     photo = cv2.resize(skimage.data.chelsea(), size, interpolation=cv2.INTER_CUBIC)
     height, width = photo.shape[:2]
-    specs = [("sway", 0.15, 0.75, 0.1, 0.15), ("move", 0.85, 0.25, 0.08, 0.12)][: regions - 1] + [(kind, 0.52, 0.45, 0.2, 0.3)]
+    specs = [("sway", 0.15, 0.75, 0.1, 0.15), ("move", 0.85, 0.25, 0.08, 0.12)][: regions - 1] + [
+        (kind, 0.52, 0.45, 0.2, 0.3)
+    ]
     masks, fields = [], np.zeros((frames, 2, *GRID), np.float32)
     for name, cx, cy, rx, ry in specs:
         mask = ellipse(height, width, cx, cy, rx, ry)
@@ -91,8 +95,13 @@ def scene(max_side, frames, regions, kind):
         if name == "stream":
             part[:] = 0
             part[:, 0] = 2.5 * np.arange(frames)[:, None, None]
-        cells = cv2.dilate((cv2.resize(mask.astype(np.float32), GRID[::-1], interpolation=cv2.INTER_AREA) > 0).astype(np.uint8),
-                           np.ones((3, 3), np.uint8)) > 0
+        cells = (
+            cv2.dilate(
+                (cv2.resize(mask.astype(np.float32), GRID[::-1], interpolation=cv2.INTER_AREA) > 0).astype(np.uint8),
+                np.ones((3, 3), np.uint8),
+            )
+            > 0
+        )
         fields[:, :, cells] = part[:, :, cells]
         masks.append(mask)
     modes = ["layer"] * (regions - 1) + ["stream" if kind == "stream" else "layer"]
@@ -101,8 +110,13 @@ def scene(max_side, frames, regions, kind):
 
 def time_renders(args):
     print(f"Part 1: render time, {args.frames} frames, grid {GRID[1]}x{GRID[0]}, median of {args.repeats}")
-    print(f"{'max_side':>8} {'photo':>10} {'output':>10} {'regions':>7} {'motion':>9} {'seconds':>8} {'tracemalloc MB':>14}")
-    cases = [(1024, 1, k) for k in ("move", "rotate180", "zoom3.5", "zoom0.25", "stream")] + [(1024, 3, "rotate180"), (1024, 3, "zoom3.5")]
+    print(
+        f"{'max_side':>8} {'photo':>10} {'output':>10} {'regions':>7} {'motion':>9} {'seconds':>8} {'tracemalloc MB':>14}"
+    )
+    cases = [(1024, 1, k) for k in ("move", "rotate180", "zoom3.5", "zoom0.25", "stream")] + [
+        (1024, 3, "rotate180"),
+        (1024, 3, "zoom3.5"),
+    ]
     cases += [(2048, 1, "rotate180"), (2048, 1, "zoom3.5"), (2048, 3, "rotate180"), (2048, 3, "zoom3.5")]
     for max_side, regions, kind in cases:
         photo, fields, masks, modes = scene(max_side, args.frames, regions, kind)
@@ -115,8 +129,10 @@ def time_renders(args):
         render_video(photo, fields, masks, max_side=max_side, region_modes=modes)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        print(f"{max_side:>8} {photo.shape[1]:>5}x{photo.shape[0]:<4} {video.shape[2]:>5}x{video.shape[1]:<4} {regions:>7} {kind:>9} "
-              f"{np.median(times):>8.3f} {peak:>14.0f}")
+        print(
+            f"{max_side:>8} {photo.shape[1]:>5}x{photo.shape[0]:<4} {video.shape[2]:>5}x{video.shape[1]:<4} {regions:>7} {kind:>9} "
+            f"{np.median(times):>8.3f} {peak:>14.0f}"
+        )
     print(f"process peak resident size: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
@@ -127,7 +143,9 @@ def compare_inverses():
     mask = ellipse(height, width, cx, cy, 0.14, 0.14)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     print("\nPart 2: inverting the forward field, last frame vs cv2.warpAffine, 512 px, disk of radius 72 px")
-    print(f"{'motion':>10} | {'splat+Newton':>16} | {'fixed point x=y':>16} | {'Newton x=y':>16}   (PSNR dB / share solved)")
+    print(
+        f"{'motion':>10} | {'splat+Newton':>16} | {'fixed point x=y':>16} | {'Newton x=y':>16}   (PSNR dB / share solved)"
+    )
     for kind in ("move", "rotate90", "rotate180", "zoom2", "zoom3.5", "zoom0.25"):
         if kind.startswith("rotate"):
             matrices = [about(cx * width, cy * height, rotation(float(kind[6:]) * s)) for s in np.linspace(0, 1, 16)]
@@ -137,8 +155,13 @@ def compare_inverses():
             matrices = motion(kind, height, width, 16, cx, cy)
         fields = affine_fields(matrices, height, width, (16, 16))
         # As the model (and fyc.data.field_clips) writes them: the region's cells and their neighbours, zero beyond.
-        reach = cv2.dilate((cv2.resize(mask.astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8),
-                           np.ones((3, 3), np.uint8)) > 0
+        reach = (
+            cv2.dilate(
+                (cv2.resize(mask.astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8),
+                np.ones((3, 3), np.uint8),
+            )
+            > 0
+        )
         fields[:, :, ~reach] = 0
         matrix = matrices[-1].astype(np.float32)
         expected = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR)
@@ -150,7 +173,9 @@ def compare_inverses():
             x, y = xs.copy(), ys.copy()
             if method == "splat":  # the renderer's own map, without its pyramid (which would blur zoom0.25)
                 grid = _Grid(height, width)
-                layer = _Layer(photo, soft_mask(mask, height, width), grid, np.zeros((grid.rows, grid.cols), np.float32))
+                layer = _Layer(
+                    photo, soft_mask(mask, height, width), grid, np.zeros((grid.rows, grid.cols), np.float32)
+                )
                 map_x, map_y, _, _ = backward_map(field, layer)
                 whole = (slice(0, grid.rows), slice(0, grid.cols))
                 x, y = grid.upsample(map_x, whole)[0], grid.upsample(map_y, whole)[0]
@@ -166,7 +191,9 @@ def compare_inverses():
                     x, y = x - (d * rx - b * ry) / det, y - (a * ry - c * rx) / det
                 x, y = np.clip(x, -1e4, 1e4).astype(np.float32), np.clip(y, -1e4, 1e4).astype(np.float32)
             dx, dy = sample_field(field, x, y, height, width)
-            solved = (np.hypot(x + dx - xs, y + dy - ys) < 0.5) & (cv2.remap(mask.astype(np.float32), x, y, cv2.INTER_NEAREST) > 0.5)
+            solved = (np.hypot(x + dx - xs, y + dy - ys) < 0.5) & (
+                cv2.remap(mask.astype(np.float32), x, y, cv2.INTER_NEAREST) > 0.5
+            )
             alpha = cv2.remap(mask.astype(np.float32), x, y, cv2.INTER_LINEAR)[..., None]
             warped = cv2.remap(photo, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
             out = np.clip(photo + alpha * (warped.astype(np.float32) - photo), 0, 255).astype(np.uint8)

@@ -47,8 +47,10 @@ def main(argv=None) -> int:
         speeds.append(clip.regions[0].speed)
         ofms.append(clip.ofm)
         by_class[clip.motion_class].append(clip.ofm)
-    print(f"requested speed vs measured OFM over {args.clips} clips: Spearman {_spearman(speeds, ofms):.3f}; "
-          f"OFM {min(ofms):.2f} .. {max(ofms):.2f} (median {np.median(ofms):.2f})")
+    print(
+        f"requested speed vs measured OFM over {args.clips} clips: Spearman {_spearman(speeds, ofms):.3f}; "
+        f"OFM {min(ofms):.2f} .. {max(ofms):.2f} (median {np.median(ofms):.2f})"
+    )
     for name, values in sorted(by_class.items()):
         print(f"  {name:24s} n={len(values):3d} OFM {min(values):5.2f} .. {max(values):5.2f}")
     return 0

@@ -33,7 +33,9 @@ def main():
     cv2.setNumThreads(1)
     rng = np.random.default_rng(0)
     w, h = 640, 352
-    background = cv2.resize(rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    background = cv2.resize(
+        rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC
+    )
     square = cv2.resize(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8), (96, 96), interpolation=cv2.INTER_CUBIC)
     frames = []
     for i in range(80):
@@ -48,9 +50,11 @@ def main():
             spec = ClipSpec(16, 4, size, size, start="first")
             t_read, (clip, _) = best_of(lambda: read_clip(path, spec))
             t_flow, stats = best_of(lambda: motion_stats(clip))
-            print(f"{size}x{size}: decode+resize {t_read * 1000:.0f} ms, flow+stats {t_flow * 1000:.0f} ms, "
-                  f"total {(t_read + t_flow) * 1000:.0f} ms/sample; OFM {stats.ofm:.2f} "
-                  f"(truth {2 * 4 * (size / (h * 1.0)) * 256 / size:.2f})")
+            print(
+                f"{size}x{size}: decode+resize {t_read * 1000:.0f} ms, flow+stats {t_flow * 1000:.0f} ms, "
+                f"total {(t_read + t_flow) * 1000:.0f} ms/sample; OFM {stats.ofm:.2f} "
+                f"(truth {2 * 4 * (size / (h * 1.0)) * 256 / size:.2f})"
+            )
 
 
 if __name__ == "__main__":

@@ -35,16 +35,22 @@ VARIANTS = {
     "layout_first": ["unet.first_frame_layout=first"],
 }
 
+
 def run(command: list[str]) -> None:
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400, help="training steps of every variant (default 400)")
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), default=None, help="variants to train")
-    parser.add_argument("--baseline-checkpoint", type=Path, default=None,
-                        help="the step-N folder of a run of configs/demo.yaml at N = --steps (else the baseline trains)")
+    parser.add_argument(
+        "--baseline-checkpoint",
+        type=Path,
+        default=None,
+        help="the step-N folder of a run of configs/demo.yaml at N = --steps (else the baseline trains)",
+    )
     parser.add_argument("--root", type=Path, default=Path("runs/ablations"), help="where the variants train")
     parser.add_argument("--checks-only", action="store_true", help="skip training; export and measure what exists")
     parser.add_argument("--remeasure", action="store_true", help="measure again variants that have checks.json")
@@ -65,15 +71,56 @@ def main(argv=None) -> int:
             if not state.exists() or json.loads(state.read_text())["step"] != args.steps:
                 parser.error(f"{checkpoint} is not a complete checkpoint at step {args.steps}")
         elif not args.checks_only:
-            run([python, "-m", "fyc", "train", "--config", CONFIG, *sets, "--output-dir", str(output_dir),
-                 "--max-steps", str(args.steps), "--resume"])
+            run(
+                [
+                    python,
+                    "-m",
+                    "fyc",
+                    "train",
+                    "--config",
+                    CONFIG,
+                    *sets,
+                    "--output-dir",
+                    str(output_dir),
+                    "--max-steps",
+                    str(args.steps),
+                    "--resume",
+                ]
+            )
         pipeline = args.root / f"{name}-step{args.steps}"
         checks = pipeline / "checks.json"
         if args.remeasure or not checks.exists():
-            run([python, "-m", "fyc", "export", "--config", CONFIG, *sets, "--output-dir", str(output_dir),
-                 "--checkpoint", str(checkpoint), "--no-ema", "--out", str(pipeline), "--name", name])
-            run([python, str(CHECKS_SCRIPT), *(["--quick"] if args.quick else []), "--out", str(checks),
-                 "--weights", str(pipeline)])
+            run(
+                [
+                    python,
+                    "-m",
+                    "fyc",
+                    "export",
+                    "--config",
+                    CONFIG,
+                    *sets,
+                    "--output-dir",
+                    str(output_dir),
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--no-ema",
+                    "--out",
+                    str(pipeline),
+                    "--name",
+                    name,
+                ]
+            )
+            run(
+                [
+                    python,
+                    str(CHECKS_SCRIPT),
+                    *(["--quick"] if args.quick else []),
+                    "--out",
+                    str(checks),
+                    "--weights",
+                    str(pipeline),
+                ]
+            )
         runs.append((f"{name} ({args.steps} steps)", json.loads(checks.read_text())["runs"][0]["results"]))
 
     from demo_checks import write_outputs
@@ -82,11 +129,16 @@ def main(argv=None) -> int:
     baseline_name, baseline = runs[0]
     paired = {name: paired_comparison(baseline, results) for name, results in runs[1:]}
     command = "python experiments/demo_ablations.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    out, md, _ = write_outputs(runs, args.out, command.strip(),
-                               meta={"date": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps, "paired": paired})
+    out, md, _ = write_outputs(
+        runs,
+        args.out,
+        command.strip(),
+        meta={"date": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps, "paired": paired},
+    )
     md.write_text(md.read_text() + "\n" + paired_markdown(baseline_name, paired))
     print(md.read_text())
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,9 +37,19 @@ from fyc.region import Region
 LEAKAGE_FLOOR = 1e-3  # px/frame at 256 px: outside motion below this counts as this (finite ratios)
 TARGETS = {"first_frame_psnr": 24.0, "motion_ratio": 4.0, "ofm_spearman": 0.8}
 SHORT_LABELS = {
-    "move_left": "left", "move_right": "right", "move_up": "up", "move_down": "down", "shake": "shake",
-    "sway": "sway", "rotate_clockwise": "cw", "rotate_counterclockwise": "ccw", "zoom_in": "in",
-    "zoom_out": "out", "bounce": "bounce", "pulse": "pulse", P.STILL: "still",
+    "move_left": "left",
+    "move_right": "right",
+    "move_up": "up",
+    "move_down": "down",
+    "shake": "shake",
+    "sway": "sway",
+    "rotate_clockwise": "cw",
+    "rotate_counterclockwise": "ccw",
+    "zoom_in": "in",
+    "zoom_out": "out",
+    "bounce": "bounce",
+    "pulse": "pulse",
+    P.STILL: "still",
 }
 
 
@@ -99,9 +109,15 @@ def _photo_items(count: int) -> list[BenchmarkItem]:
 def _clip_item(clip, item_id: str, prompt: str, seed: int) -> BenchmarkItem:
     region = clip.regions[0]
     return BenchmarkItem(
-        id=item_id, image=np.array(clip.frames[0]), regions=[Region(region.region_mask, prompt)],
-        caption=clip.caption, ofm_levels=[float(clip.ofm)], seed=seed, reference=np.array(clip.frames),
-        reference_ofm=float(clip.ofm), source="synthetic",
+        id=item_id,
+        image=np.array(clip.frames[0]),
+        regions=[Region(region.region_mask, prompt)],
+        caption=clip.caption,
+        ofm_levels=[float(clip.ofm)],
+        seed=seed,
+        reference=np.array(clip.frames),
+        reference_ofm=float(clip.ofm),
+        source="synthetic",
         extra={"motion_class": region.motion_class, "background": clip.background_photo},
     )
 
@@ -118,8 +134,7 @@ def _clip_items(count: int, size: int, options: BatteryOptions, offset: int) -> 
 
 def _with_prompt(item: BenchmarkItem, prompt: str, suffix: str) -> BenchmarkItem:
     """`item` with only its first region, asked for `prompt`."""
-    return replace(item, id=f"{item.id}/{suffix}", regions=[Region(item.regions[0].mask, prompt)],
-                   caption=prompt)
+    return replace(item, id=f"{item.id}/{suffix}", regions=[Region(item.regions[0].mask, prompt)], caption=prompt)
 
 
 def confusion_items(options: BatteryOptions, size: int) -> list[tuple[BenchmarkItem, str, str]]:
@@ -134,8 +149,15 @@ def confusion_items(options: BatteryOptions, size: int) -> list[tuple[BenchmarkI
         for j in range(options.heldout_per_class):
             prompts.append(("heldout", motion.heldout_prompts[(options.seed + j) % len(motion.heldout_prompts)]))
         for j, (kind, prompt) in enumerate(prompts):
-            clip = generate_clip(options.seed * 100_003 + 50_000 + 10 * k + j, "eval", size, options.num_frames,
-                                 motion_class=name, prompt=prompt, speed=options.confusion_speed)
+            clip = generate_clip(
+                options.seed * 100_003 + 50_000 + 10 * k + j,
+                "eval",
+                size,
+                options.num_frames,
+                motion_class=name,
+                prompt=prompt,
+                speed=options.confusion_speed,
+            )
             out.append((_clip_item(clip, f"{name}/{kind}-{j}", prompt, options.seed + 10 * k + j), name, kind))
     return out
 
@@ -147,8 +169,12 @@ def pipeline_generator(pipe, options: BatteryOptions):
     """`generate(item, ofm) -> (uint8 video, seconds)` for a `FollowYourClickPipeline` (raw output)."""
     from fyc.eval.evaluate import EvalOptions, generate
 
-    eval_options = EvalOptions(num_inference_steps=options.steps, num_frames=options.num_frames,
-                               guidance_scale=options.guidance_scale, flow_method=options.flow_method)
+    eval_options = EvalOptions(
+        num_inference_steps=options.steps,
+        num_frames=options.num_frames,
+        guidance_scale=options.guidance_scale,
+        flow_method=options.flow_method,
+    )
     return lambda item, ofm: generate(pipe, item, ofm, eval_options)
 
 
@@ -195,11 +221,20 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
         video, seconds = out if isinstance(out, tuple) else (out, time.perf_counter() - t0)
         video = M.as_uint8_video(video)
         seconds_generating += seconds
-        row = {"check": check, "id": item.id, "source": item.source, "prompt": item.regions[0].prompt,
-               "requested_ofm": float(ofm), "seconds": round(float(seconds), 2), **_measure(item, video, options)}
+        row = {
+            "check": check,
+            "id": item.id,
+            "source": item.source,
+            "prompt": item.regions[0].prompt,
+            "requested_ofm": float(ofm),
+            "seconds": round(float(seconds), 2),
+            **_measure(item, video, options),
+        }
         videos.append(row)
-        log(f"[{len(videos)}/{options.generations()}] {check} {item.id} '{row['prompt']}' ofm={ofm:g}: "
-            f"measured {row['measured_ofm']:.2f}, PSNR {row['first_frame_psnr']:.1f} dB, {seconds:.1f} s")
+        log(
+            f"[{len(videos)}/{options.generations()}] {check} {item.id} '{row['prompt']}' ofm={ofm:g}: "
+            f"measured {row['measured_ofm']:.2f}, PSNR {row['first_frame_psnr']:.1f} dB, {seconds:.1f} s"
+        )
         return row, video
 
     # OFM sweep
@@ -208,8 +243,16 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
     for item in sweep_items:
         rows = [run("ofm_sweep", item, level)[0] for level in options.ofm_levels]
         requested, measured = [r["requested_ofm"] for r in rows], [r["measured_ofm"] for r in rows]
-        sweep.append({"id": item.id, "source": item.source, "prompt": item.regions[0].prompt, "requested": requested,
-                      "measured": measured, "spearman": M.ofm_spearman(requested, measured)})
+        sweep.append(
+            {
+                "id": item.id,
+                "source": item.source,
+                "prompt": item.regions[0].prompt,
+                "requested": requested,
+                "measured": measured,
+                "spearman": M.ofm_spearman(requested, measured),
+            }
+        )
     sweep_rows = [r for r in videos if r["check"] == "ofm_sweep"]
 
     # left vs right
@@ -222,17 +265,25 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
             mask = _region_at(item, video)
             dx[side] = P.horizontal_direction(video, mask, options.flow_method)
             row.update(horizontal_flow=dx[side], predicted=P.classify_motion(video, mask, options.flow_method))
-        left_right.append({"id": item.id, "source": item.source, "left_dx": dx["left"], "right_dx": dx["right"],
-                           "opposite": bool(dx["left"] * dx["right"] < 0),
-                           "correct": bool(dx["left"] < 0 < dx["right"])})
+        left_right.append(
+            {
+                "id": item.id,
+                "source": item.source,
+                "left_dx": dx["left"],
+                "right_dx": dx["right"],
+                "opposite": bool(dx["left"] * dx["right"] < 0),
+                "correct": bool(dx["left"] < 0 < dx["right"]),
+            }
+        )
 
     # prompt following
     true, predicted, kinds, reference_predicted, reference_rows = [], [], [], [], []
     for item, name, kind in confusion_items(options, size):
         row, video = run("prompt_following", item, item.reference_ofm)
         mask = _region_at(item, video)
-        row.update(requested_class=name, prompt_kind=kind,
-                   predicted=P.classify_motion(video, mask, options.flow_method))
+        row.update(
+            requested_class=name, prompt_kind=kind, predicted=P.classify_motion(video, mask, options.flow_method)
+        )
         true.append(name), predicted.append(row["predicted"]), kinds.append(kind)
         reference_predicted.append(P.classify_motion(item.reference, item.regions[0].mask, options.flow_method))
         # What the asked-for motion itself does to inside/outside: a region that moves away or grows leaves
@@ -253,8 +304,10 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
 
     def ratio_of_means(rows):
         rows = list(rows)
-        return _motion_ratio(M.mean_or_none(r["region_motion"] for r in rows),
-                             M.mean_or_none(r["region_leakage"] for r in rows))
+        return _motion_ratio(
+            M.mean_or_none(r["region_motion"] for r in rows), M.mean_or_none(r["region_leakage"] for r in rows)
+        )
+
     return {
         "first_frame_psnr": {
             "photos": M.mean_or_none(r["first_frame_psnr"] for r in by_source["photos"]),
@@ -264,7 +317,8 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
             "videos": {src: len(rows) for src, rows in by_source.items()},
         },
         "region_motion": {
-            "inside": motion, "outside": leakage,
+            "inside": motion,
+            "outside": leakage,
             "ratio_of_means": _motion_ratio(motion, leakage),
             "mean_ratio": M.mean_or_none(ratios),
             "median_ratio": float(np.median(ratios)) if ratios else None,
@@ -275,10 +329,14 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
         "ofm_control": {
             "levels": [float(v) for v in options.ofm_levels],
             "spearman_mean": M.mean_or_none(s["spearman"] for s in sweep),
-            "spearman_pooled": M.ofm_spearman([r["requested_ofm"] for r in sweep_rows],
-                                              [r["measured_ofm"] for r in sweep_rows]) if sweep_rows else None,
-            "measured_mean_per_level": [M.mean_or_none(s["measured"][i] for s in sweep)
-                                        for i in range(len(options.ofm_levels))],
+            "spearman_pooled": M.ofm_spearman(
+                [r["requested_ofm"] for r in sweep_rows], [r["measured_ofm"] for r in sweep_rows]
+            )
+            if sweep_rows
+            else None,
+            "measured_mean_per_level": [
+                M.mean_or_none(s["measured"][i] for s in sweep) for i in range(len(options.ofm_levels))
+            ],
             "items": sweep,
         },
         "left_right": {
@@ -301,8 +359,11 @@ def run_battery(generate, options: BatteryOptions, size: int, log=print) -> dict
         },
         "videos": videos,
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()},
-        "timing": {"videos": len(videos), "seconds_total": round(time.perf_counter() - started, 1),
-                   "seconds_per_video": round(seconds_generating / max(len(videos), 1), 2)},
+        "timing": {
+            "videos": len(videos),
+            "seconds_total": round(time.perf_counter() - started, 1),
+            "seconds_per_video": round(seconds_generating / max(len(videos), 1), 2),
+        },
     }
 
 
@@ -323,24 +384,48 @@ def _summary_rows(r: dict) -> list[tuple[str, str, str]]:
     keys = ("first_frame_psnr", "region_motion", "ofm_control", "left_right", "prompt_following")
     f0, rm, oc, lr, pf = (r[k] for k in keys)
     return [
-        ("Frame 0 vs input, held-out photographs: PSNR (dB), mean / min", "≥ 24",
-         f"{_fmt(f0['photos'], '.1f')} / {_fmt(f0['photos_min'], '.1f')}"),
-        ("Frame 0 vs input, held-out generator clips: PSNR (dB), mean / min", "≥ 24",
-         f"{_fmt(f0['synthetic'], '.1f')} / {_fmt(f0['synthetic_min'], '.1f')}"),
-        ("Motion inside / outside the region (raw output): ratio of means; median per video", "≥ 4×",
-         f"{_fmt(rm['ratio_of_means'], '.1f', '×')}; {_fmt(rm['median_ratio'], '.1f', '×')}"),
+        (
+            "Frame 0 vs input, held-out photographs: PSNR (dB), mean / min",
+            "≥ 24",
+            f"{_fmt(f0['photos'], '.1f')} / {_fmt(f0['photos_min'], '.1f')}",
+        ),
+        (
+            "Frame 0 vs input, held-out generator clips: PSNR (dB), mean / min",
+            "≥ 24",
+            f"{_fmt(f0['synthetic'], '.1f')} / {_fmt(f0['synthetic_min'], '.1f')}",
+        ),
+        (
+            "Motion inside / outside the region (raw output): ratio of means; median per video",
+            "≥ 4×",
+            f"{_fmt(rm['ratio_of_means'], '.1f', '×')}; {_fmt(rm['median_ratio'], '.1f', '×')}",
+        ),
         ("Videos with inside ≥ 4× outside", "", _fmt(rm["share_at_least_4x"], ".0%")),
-        ("Inside / outside, ratio of means: prompt-following videos; the generator's own clips for them", "",
-         f"{_fmt(rm.get('prompt_following_ratio_of_means'), '.1f', '×')}; "
-         f"{_fmt(rm.get('reference_ratio_of_means'), '.1f', '×')}"),
-        (f"OFM control: Spearman over {len(oc['levels'])} levels, mean per item (pooled)", "≥ 0.8",
-         f"{_fmt(oc['spearman_mean'])} ({_fmt(oc['spearman_pooled'])})"),
-        ("'move left' vs 'move right' move opposite ways (correct signs)", "all",
-         f"{_fmt(lr['opposite_fraction'], '.0%')} ({_fmt(lr['correct_fraction'], '.0%')})"),
-        ("Prompt following, classifier accuracy: all / canonical / held-out paraphrases", "",
-         " / ".join(_fmt(pf[k], ".0%") for k in ("accuracy", "accuracy_canonical", "accuracy_heldout"))),
-        ("Classifier on the generator's own clips for those items (ceiling)", "",
-         _fmt(pf["classifier_ceiling"], ".0%")),
+        (
+            "Inside / outside, ratio of means: prompt-following videos; the generator's own clips for them",
+            "",
+            f"{_fmt(rm.get('prompt_following_ratio_of_means'), '.1f', '×')}; "
+            f"{_fmt(rm.get('reference_ratio_of_means'), '.1f', '×')}",
+        ),
+        (
+            f"OFM control: Spearman over {len(oc['levels'])} levels, mean per item (pooled)",
+            "≥ 0.8",
+            f"{_fmt(oc['spearman_mean'])} ({_fmt(oc['spearman_pooled'])})",
+        ),
+        (
+            "'move left' vs 'move right' move opposite ways (correct signs)",
+            "all",
+            f"{_fmt(lr['opposite_fraction'], '.0%')} ({_fmt(lr['correct_fraction'], '.0%')})",
+        ),
+        (
+            "Prompt following, classifier accuracy: all / canonical / held-out paraphrases",
+            "",
+            " / ".join(_fmt(pf[k], ".0%") for k in ("accuracy", "accuracy_canonical", "accuracy_heldout")),
+        ),
+        (
+            "Classifier on the generator's own clips for those items (ceiling)",
+            "",
+            _fmt(pf["classifier_ceiling"], ".0%"),
+        ),
         ("Videos classified 'still'", "", _fmt(pf["still_fraction"], ".0%")),
     ]
 
@@ -376,24 +461,42 @@ def markdown_section(runs: list[tuple[str, dict]], images: list[str | None] | No
         f"guidance {_guidance(options['guidance_scale'])}, seed {options['seed']}; raw model output (no background "
         "compositing). Motion is optical flow (OpenCV DIS, `fyc.flow`) in px/frame at a 256-px-wide reference; "
         "outside = beyond the region dilated by 8 reference px. Prompt following uses the flow-based classifier "
-        "of `fyc/eval/prompt_following.py`." + (f" Command: `{command}`." if command else ""))
+        "of `fyc/eval/prompt_following.py`." + (f" Command: `{command}`." if command else "")
+    )
     lines += ["", "| check | target | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for i, (check, target, _) in enumerate(rows[0]):
         lines.append(f"| {check} | {target} | " + " | ".join(model_rows[i][2] for model_rows in rows) + " |")
     for (name, r), image in zip(runs, images):
         oc, lr, pf = r["ofm_control"], r["left_right"], r["prompt_following"]
         lines += ["", f"### {name}", "", "OFM sweep (requested → measured):", ""]
-        lines += ["| item | prompt | " + " | ".join(f"{v:g}" for v in oc["levels"]) + " | Spearman |",
-                  "|---|---|" + "---|" * (len(oc["levels"]) + 1)]
+        lines += [
+            "| item | prompt | " + " | ".join(f"{v:g}" for v in oc["levels"]) + " | Spearman |",
+            "|---|---|" + "---|" * (len(oc["levels"]) + 1),
+        ]
         for s in oc["items"]:
-            lines.append(f"| {s['id']} | {s['prompt']} | " + " | ".join(_fmt(v) for v in s["measured"])
-                         + f" | {_fmt(s['spearman'])} |")
-        lines += ["", f"Left vs right (signed horizontal flow of the region, OFM {lr['ofm']:g}):", "",
-                  "| item | 'move left' | 'move right' | opposite |", "|---|---|---|---|"]
-        lines += [f"| {x['id']} | {_fmt(x['left_dx'], '+.2f')} | {_fmt(x['right_dx'], '+.2f')} | "
-                  f"{'yes' if x['opposite'] else 'no'} |" for x in lr["items"]]
-        lines += ["", "Confusion matrix (rows: requested class, canonical prompt and held-out paraphrases; columns: "
-                  "what the classifier saw):", ""] + _confusion_table(pf)
+            lines.append(
+                f"| {s['id']} | {s['prompt']} | "
+                + " | ".join(_fmt(v) for v in s["measured"])
+                + f" | {_fmt(s['spearman'])} |"
+            )
+        lines += [
+            "",
+            f"Left vs right (signed horizontal flow of the region, OFM {lr['ofm']:g}):",
+            "",
+            "| item | 'move left' | 'move right' | opposite |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {x['id']} | {_fmt(x['left_dx'], '+.2f')} | {_fmt(x['right_dx'], '+.2f')} | "
+            f"{'yes' if x['opposite'] else 'no'} |"
+            for x in lr["items"]
+        ]
+        lines += [
+            "",
+            "Confusion matrix (rows: requested class, canonical prompt and held-out paraphrases; columns: "
+            "what the classifier saw):",
+            "",
+        ] + _confusion_table(pf)
         if image:
             lines += ["", f"![confusion matrix, {name}]({image})"]
     return "\n".join(lines) + "\n"
@@ -417,8 +520,15 @@ def plot_confusion(results: dict, path, title: str = "") -> None:
     ax.set_xlabel("classified")
     ax.set_ylabel("requested")
     for i, j in zip(*np.nonzero(counts)):
-        ax.text(j, i, int(counts[i, j]), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black",
-                fontsize=8)
+        ax.text(
+            j,
+            i,
+            int(counts[i, j]),
+            ha="center",
+            va="center",
+            color="white" if share[i, j] > 0.5 else "black",
+            fontsize=8,
+        )
     accuracy = pf["accuracy"]
     ax.set_title(f"{title} accuracy {accuracy:.0%}" if accuracy is not None else title, fontsize=10)
     fig.tight_layout()

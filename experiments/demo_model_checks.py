@@ -22,19 +22,41 @@ import time
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", action="append", default=None,
-                        help="pipeline folder; repeat to compare models (default: fyc.load_pipeline())")
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=None,
+        help="pipeline folder; repeat to compare models (default: fyc.load_pipeline())",
+    )
     parser.add_argument("--quick", action="store_true", help="few items, 8 steps, canonical prompts only")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, --quick 8)")
     parser.add_argument("--num-frames", type=int, default=16)
-    parser.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: each model's own)")
+    parser.add_argument(
+        "--guidance-scale", type=float, default=None, help="classifier-free guidance (default: each model's own)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise and of the held-out clips")
-    parser.add_argument("--ofm-levels", nargs="+", type=float, default=None, metavar="OFM",
-                        help="requested OFM levels of the sweep (default 1 2 4 8 12; the model card needs >= 5)")
-    parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
-                        help="motion classes of the confusion matrix (default: the whole vocabulary)")
-    parser.add_argument("--classifier", type=int, default=None, metavar="N",
-                        help="measure only the motion classifier, on N held-out generator clips per class, and exit")
+    parser.add_argument(
+        "--ofm-levels",
+        nargs="+",
+        type=float,
+        default=None,
+        metavar="OFM",
+        help="requested OFM levels of the sweep (default 1 2 4 8 12; the model card needs >= 5)",
+    )
+    parser.add_argument(
+        "--classes",
+        nargs="+",
+        default=None,
+        metavar="CLASS",
+        help="motion classes of the confusion matrix (default: the whole vocabulary)",
+    )
+    parser.add_argument(
+        "--classifier",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure only the motion classifier, on N held-out generator clips per class, and exit",
+    )
     parser.add_argument("--noise", action="store_true", help="with --classifier: clips with camera noise and jitter")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
     parser.add_argument("--out", default="docs/results/demo_checks.json", help="JSON output path")
@@ -44,9 +66,9 @@ def main(argv=None) -> int:
         return classifier_ceiling(args)
 
     import torch
+    from demo_checks import FULL, QUICK, pipeline_generator, run_battery, write_outputs
 
     from fyc.data.motion_vocab import MOTION_CLASS_NAMES
-    from demo_checks import FULL, QUICK, pipeline_generator, run_battery, write_outputs
     from fyc.weights import describe, load_pipeline
 
     options = dataclasses.replace(QUICK if args.quick else FULL, seed=args.seed, num_frames=args.num_frames)
@@ -68,15 +90,23 @@ def main(argv=None) -> int:
         pipe.set_progress_bar_config(disable=True)
         name = str(weights) if weights else describe(pipe)
         print(f"{name}: {describe(pipe)}, {options.generations()} videos, {options.steps} steps, {device}", flush=True)
-        model_options = options if options.guidance_scale is not None else dataclasses.replace(
-            options, guidance_scale=pipe.config.default_guidance_scale)  # the report names the number used
-        results = run_battery(pipeline_generator(pipe, model_options), model_options, pipe.native_size,
-                              log=lambda line: print("  " + line, flush=True))
+        model_options = (
+            options
+            if options.guidance_scale is not None
+            else dataclasses.replace(options, guidance_scale=pipe.config.default_guidance_scale)
+        )  # the report names the number used
+        results = run_battery(
+            pipeline_generator(pipe, model_options),
+            model_options,
+            pipe.native_size,
+            log=lambda line: print("  " + line, flush=True),
+        )
         results["model"] = describe(pipe)
         runs.append((name, results))
     command = "python experiments/demo_model_checks.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    out, md, images = write_outputs(runs, args.out, command.strip(),
-                                    meta={"date": time.strftime("%Y-%m-%d %H:%M"), "device": device})
+    out, md, images = write_outputs(
+        runs, args.out, command.strip(), meta={"date": time.strftime("%Y-%m-%d %H:%M"), "device": device}
+    )
     print(f"Wrote {out}, {md}, " + ", ".join(map(str, images)))
     print(md.read_text())
     return 0
@@ -84,13 +114,16 @@ def main(argv=None) -> int:
 
 def classifier_ceiling(args) -> int:
     from demo_checks import SHORT_LABELS
+
     from fyc.eval.prompt_following import validate_on_generator
 
     started = time.perf_counter()
     result = validate_on_generator(args.classifier, "eval", 128, args.num_frames, seed=args.seed, noise=args.noise)
-    print(f"Motion classifier on {result['clips']} held-out generator clips (eval photos, 128 px, {args.num_frames} "
-          f"frames{', camera noise' if args.noise else ''}): accuracy {result['accuracy']:.1%} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"Motion classifier on {result['clips']} held-out generator clips (eval photos, 128 px, {args.num_frames} "
+        f"frames{', camera noise' if args.noise else ''}): accuracy {result['accuracy']:.1%} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
     print("| class | accuracy | misclassified as |\n|---|---|---|")
     for i, (name, accuracy) in enumerate(result["per_class"].items()):
         row = result["confusion"][i]

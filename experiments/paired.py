@@ -44,8 +44,10 @@ def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray,
     var_videos = {_video_key(r): r for r in variant["videos"]}
     if base_videos.keys() != var_videos.keys():
         missing = sorted(base_videos.keys() ^ var_videos.keys())[:3]
-        raise ValueError(f"The two batteries generated different videos (for example {missing}); "
-                         "run both with the same options and seed.")
+        raise ValueError(
+            f"The two batteries generated different videos (for example {missing}); "
+            "run both with the same options and seed."
+        )
     keys = sorted(base_videos)
 
     def videos(field, transform=float):
@@ -60,8 +62,11 @@ def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray,
         ids = [i for i in sorted(base) if i in var and base[i] is not None and var[i] is not None]
         return np.array([float(base[i]) for i in ids]), np.array([float(var[i]) for i in ids]), None
 
-    base_pf = {k: float(r["predicted"] == r["requested_class"]) for k, r in base_videos.items()
-               if r["check"] == "prompt_following"}
+    base_pf = {
+        k: float(r["predicted"] == r["requested_class"])
+        for k, r in base_videos.items()
+        if r["check"] == "prompt_following"
+    }
     var_pf = {k: float(var_videos[k]["predicted"] == var_videos[k]["requested_class"]) for k in base_pf}
     pf_keys = sorted(base_pf)
     return {
@@ -69,8 +74,11 @@ def _paired_values(baseline: dict, variant: dict) -> dict[str, tuple[np.ndarray,
         "log2_motion_ratio": videos("motion_ratio", lambda x: math.log2(max(float(x), 1e-9))),
         "ofm_spearman": items("ofm_control", "spearman"),
         "left_right_correct": items("left_right", "correct"),
-        "prompt_following_correct": (np.array([base_pf[k] for k in pf_keys]), np.array([var_pf[k] for k in pf_keys]),
-                                     None),
+        "prompt_following_correct": (
+            np.array([base_pf[k] for k in pf_keys]),
+            np.array([var_pf[k] for k in pf_keys]),
+            None,
+        ),
     }
 
 
@@ -123,19 +131,29 @@ def _cell(value, spec):
 
 def paired_markdown(baseline_name: str, comparisons: dict[str, dict]) -> str:
     """A Markdown section: one table per variant of `paired_comparison` results against `baseline_name`."""
-    lines = ["## Paired differences against the baseline", "",
-             f"Per measure: the mean over items of (variant − {baseline_name}), the same items and seeds on both "
-             "sides, with a 95 % percentile bootstrap interval over items (the videos of one sweep or left/right item resampled together; `experiments/paired.py`). A verdict "
-             "other than \"no clear difference\" needs the interval to exclude 0. Every measure is higher-is-better; "
-             "a log2 motion ratio difference of +1 means the inside/outside ratio doubled.", ""]
+    lines = [
+        "## Paired differences against the baseline",
+        "",
+        f"Per measure: the mean over items of (variant − {baseline_name}), the same items and seeds on both "
+        "sides, with a 95 % percentile bootstrap interval over items (the videos of one sweep or left/right item resampled together; `experiments/paired.py`). A verdict "
+        'other than "no clear difference" needs the interval to exclude 0. Every measure is higher-is-better; '
+        "a log2 motion ratio difference of +1 means the inside/outside ratio doubled.",
+        "",
+    ]
     for variant, comparison in comparisons.items():
-        lines += [f"### {variant}", "", "| measure | n | baseline | variant | difference [95 % interval] | verdict |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"### {variant}",
+            "",
+            "| measure | n | baseline | variant | difference [95 % interval] | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, c in comparison.items():
             label = MEASURES[name]
             interval = c["interval_95"]
             span = "n/a" if interval is None else f"{c['difference']:+.2f} [{interval[0]:+.2f}, {interval[1]:+.2f}]"
-            lines.append(f"| {label} | {c['items']} | {_cell(c['baseline'], '.2f')} | {_cell(c['variant'], '.2f')} | "
-                         f"{span} | {c['verdict']} |")
+            lines.append(
+                f"| {label} | {c['items']} | {_cell(c['baseline'], '.2f')} | {_cell(c['variant'], '.2f')} | "
+                f"{span} | {c['verdict']} |"
+            )
         lines.append("")
     return "\n".join(lines)

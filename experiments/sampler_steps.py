@@ -45,8 +45,15 @@ def measure(pipe, items, steps: int, num_frames: int, flow: str) -> tuple[dict, 
     for item in items:
         ofm = item.ofm_levels[len(item.ofm_levels) // 2]
         start = time.perf_counter()
-        out = pipe(item.image, regions=item.regions, ofm=ofm, num_frames=num_frames, num_inference_steps=steps,
-                   generator=torch.Generator().manual_seed(item.seed), output_type="np")
+        out = pipe(
+            item.image,
+            regions=item.regions,
+            ofm=ofm,
+            num_frames=num_frames,
+            num_inference_steps=steps,
+            generator=torch.Generator().manual_seed(item.seed),
+            output_type="np",
+        )
         seconds += time.perf_counter() - start
         video = M.as_uint8_video(out.frames[0])
         row = {"first_frame_psnr": M.first_frame_psnr(item.image, video)}
@@ -90,8 +97,10 @@ def main():
     pipe.set_progress_bar_config(disable=True)
     size = int(getattr(pipe, "native_size", 128))
     items = load_benchmark(args.set, synthetic_count=args.items, size=size, num_frames=args.num_frames)[: args.items]
-    print(f"{len(items)} items of '{args.set}', {args.num_frames} frames, {device}; "
-          f"tolerance {TOLERANCE:.0%} of 50-step DDIM")
+    print(
+        f"{len(items)} items of '{args.set}', {args.num_frames} frames, {device}; "
+        f"tolerance {TOLERANCE:.0%} of 50-step DDIM"
+    )
 
     default_scheduler = pipe.scheduler
     results = {}
@@ -101,27 +110,42 @@ def main():
         for steps in grid:
             values, seconds = measure(pipe, items, steps, args.num_frames, args.flow)
             results[(sampler, steps)] = {**values, "seconds_per_video": seconds}
-            print(f"  {sampler:11s} {steps:3d} steps: " + ", ".join(
-                f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in values.items()) + f", {seconds:.1f} s/video",
-                flush=True)
+            print(
+                f"  {sampler:11s} {steps:3d} steps: "
+                + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in values.items())
+                + f", {seconds:.1f} s/video",
+                flush=True,
+            )
     pipe.scheduler = default_scheduler
 
     base = results[BASELINE]
     summary = {}
-    print(f"\nbaseline DDIM 50: " + ", ".join(f"{k} {base[k]:.3f}" for k in METRICS if base[k] is not None))
+    print("\nbaseline DDIM 50: " + ", ".join(f"{k} {base[k]:.3f}" for k in METRICS if base[k] is not None))
     for sampler in args.samplers:
         ok = [s for (name, s), v in sorted(results.items()) if name == sampler and within_tolerance(v, base)]
         fewest = min(ok) if ok else None
         summary[sampler] = fewest
-        print(f"{sampler}: fewest steps within {TOLERANCE:.0%} of 50-step DDIM: {fewest if fewest else 'none in the grid'}")
+        print(
+            f"{sampler}: fewest steps within {TOLERANCE:.0%} of 50-step DDIM: {fewest if fewest else 'none in the grid'}"
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({
-            "weights": str(args.weights or "default"), "set": args.set, "items": len(items), "num_frames": args.num_frames,
-            "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-            "tolerance": TOLERANCE, "fewest_steps": summary,
-            "runs": [{"sampler": k[0], "steps": k[1], **v} for k, v in sorted(results.items())],
-        }, indent=2) + "\n")
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "weights": str(args.weights or "default"),
+                    "set": args.set,
+                    "items": len(items),
+                    "num_frames": args.num_frames,
+                    "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                    "tolerance": TOLERANCE,
+                    "fewest_steps": summary,
+                    "runs": [{"sampler": k[0], "steps": k[1], **v} for k, v in sorted(results.items())],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"Wrote {args.out}")
 
 

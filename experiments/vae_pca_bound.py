@@ -27,7 +27,12 @@ def at_short_side(photo: np.ndarray, short_side: int = 128) -> np.ndarray:
 def patches(image: np.ndarray) -> np.ndarray:
     h, w, _ = image.shape
     h, w = h // PATCH * PATCH, w // PATCH * PATCH
-    return image[:h, :w].reshape(h // PATCH, PATCH, w // PATCH, PATCH, 3).transpose(0, 2, 1, 3, 4).reshape(-1, PATCH * PATCH * 3)
+    return (
+        image[:h, :w]
+        .reshape(h // PATCH, PATCH, w // PATCH, PATCH, 3)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(-1, PATCH * PATCH * 3)
+    )
 
 
 def main() -> None:

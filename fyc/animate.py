@@ -13,8 +13,8 @@ photo's resolution, keeps the background exact by itself and follows drags; the 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -128,8 +128,10 @@ def _trajectories(drags, regions, image, num_frames: int, settings):
     if not drags or not any(drags):
         return None
     if not settings.follows_drags:
-        raise InputError(f"{settings.name[0].upper()}{settings.name[1:]} does not follow drags: remove the drags, or "
-                         "use the motion-field model (weights/demo_motion), which does.")
+        raise InputError(
+            f"{settings.name[0].upper()}{settings.name[1:]} does not follow drags: remove the drags, or "
+            "use the motion-field model (weights/demo_motion), which does."
+        )
     if len(drags) != len(regions):
         raise InputError(f"give one list of drags per region ({len(regions)}), got {len(drags)}")
     from fyc.motion_field import Trajectory
@@ -141,9 +143,11 @@ def _trajectories(drags, regions, image, num_frames: int, settings):
         for x0, y0, x1, y1 in region_drags or []:
             for x, y in ((x0, y0), (x1, y1)):
                 if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < width and 0 <= y < height):
-                    raise InputError(f"The drag ({x0:g}, {y0:g}) → ({x1:g}, {y1:g}) of region {number} leaves the "
-                                     f"{width}×{height} image: both its ends must be inside (x in 0..{width - 1}, y in "
-                                     f"0..{height - 1}).")
+                    raise InputError(
+                        f"The drag ({x0:g}, {y0:g}) → ({x1:g}, {y1:g}) of region {number} leaves the "
+                        f"{width}×{height} image: both its ends must be inside (x in 0..{width - 1}, y in "
+                        f"0..{height - 1})."
+                    )
             paths.append(Trajectory.drag(x0, y0, x1, y1, num_frames))
         out.append(paths)
     return out
@@ -153,5 +157,7 @@ def save_video(frames, path, fps: float = 8) -> Path:
     """Write frames as an mp4 that browsers play or a looping GIF, by `path`'s suffix (`VIDEO_SUFFIXES`)."""
     suffix = Path(path).suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
-        raise ValueError(f"The video must be written as .mp4 or .gif, not {suffix or 'a file without a suffix'}: {path}")
+        raise ValueError(
+            f"The video must be written as .mp4 or .gif, not {suffix or 'a file without a suffix'}: {path}"
+        )
     return (export_gif if suffix == ".gif" else export_mp4)(frames, path, fps=fps)

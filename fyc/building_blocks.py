@@ -126,7 +126,11 @@ def _load_sd_single_file(path: Path, config, torch_dtype, root: Path) -> StableD
         ),
         "VAE": lambda: AutoencoderKL.from_single_file(state, subfolder="vae", low_cpu_mem_usage=True, **common),
         "text encoder": lambda: create_diffusers_clip_model_from_ldm(
-            text_cls, state, subfolder="text_encoder", config=config_location, torch_dtype=torch_dtype,
+            text_cls,
+            state,
+            subfolder="text_encoder",
+            config=config_location,
+            torch_dtype=torch_dtype,
             local_files_only=local,
         ),
         "tokenizer": lambda: tokenizer_cls.from_pretrained(
@@ -260,4 +264,3 @@ def _adapter_config(state: dict, config, pe_length: int | None) -> dict:
     if mid:
         inferred["motion_mid_block_layers_per_block"] = len(mid)
     return {**inferred, **(config or {})}
-

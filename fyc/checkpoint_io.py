@@ -53,7 +53,9 @@ def check_weights_file(path: str | Path, fetch_hint: str | None = None) -> None:
                 raise CorruptWeightsError(f"{path} is empty.{_refetch(fetch_hint)}")
             return
         if size < 8:
-            raise CorruptWeightsError(f"{path} is truncated ({size} bytes, no safetensors header).{_refetch(fetch_hint)}")
+            raise CorruptWeightsError(
+                f"{path} is truncated ({size} bytes, no safetensors header).{_refetch(fetch_hint)}"
+            )
         f.seek(8)
         (header_len,) = struct.unpack("<Q", head[:8])
         if header_len > size - 8:
@@ -102,7 +104,9 @@ def load_checkpoint(path: str | Path, fetch_hint: str | None = None) -> dict[str
             ) from e
         raise CorruptWeightsError(f"{path} is damaged or not a PyTorch checkpoint.{_refetch(fetch_hint)}") from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CorruptWeightsError(f"{path} is damaged or truncated ({str(e).splitlines()[0]}).{_refetch(fetch_hint)}") from e
+        raise CorruptWeightsError(
+            f"{path} is damaged or truncated ({str(e).splitlines()[0]}).{_refetch(fetch_hint)}"
+        ) from e
     return unwrap_state_dict(state, path)
 
 
@@ -116,7 +120,7 @@ def unwrap_state_dict(state, path: str | Path = "checkpoint") -> dict[str, torch
     if not tensors:
         raise CorruptWeightsError(f"{path} holds no tensors.")
     if all(k.startswith("module.") for k in tensors):
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return tensors
 
 

@@ -11,8 +11,8 @@ the pixels of the image *as given*, and converted here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -213,9 +213,11 @@ class ClickedImage:
         """Replace all objects by `regions` (source pixels, checked by `fyc.inputs.parse_regions`); their masks
         must then be recomputed (`update_masks`)."""
         self.objects = [
-            ClickedObject(points=[(*self.to_working(x, y), int(label)) for x, y, label in region["points"]],
-                          prompt=region.get("prompt", "").strip(),
-                          drags=[self._scale(drag) for drag in region.get("drags", [])])
+            ClickedObject(
+                points=[(*self.to_working(x, y), int(label)) for x, y, label in region["points"]],
+                prompt=region.get("prompt", "").strip(),
+                drags=[self._scale(drag) for drag in region.get("drags", [])],
+            )
             for region in regions
         ] or [ClickedObject()]
         self.selected = 0

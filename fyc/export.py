@@ -17,8 +17,16 @@ from .scheduling import SAMPLERS
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float32", use_ema: bool = True, name: str | None = None,
-                      guidance_scale: float | None = None, sampler: str | None = None) -> Path:
+def export_checkpoint(
+    config,
+    destination,
+    checkpoint=None,
+    dtype: str = "float32",
+    use_ema: bool = True,
+    name: str | None = None,
+    guidance_scale: float | None = None,
+    sampler: str | None = None,
+) -> Path:
     """Save the pipeline of `checkpoint` (default: the latest complete one of the run) to `destination`.
 
     Args:
@@ -41,7 +49,9 @@ def export_checkpoint(config, destination, checkpoint=None, dtype: str = "float3
     root = Path(config.output_dir) / "checkpoints"
     path = Path(checkpoint) if checkpoint else latest_checkpoint(root)
     if path is None or not (path / TRAINER_STATE).exists():
-        raise FileNotFoundError(f"no complete checkpoint at {checkpoint or root}; train first (python -m fyc train --config ...)")
+        raise FileNotFoundError(
+            f"no complete checkpoint at {checkpoint or root}; train first (python -m fyc train --config ...)"
+        )
     pipe = build_pipeline(config)
     ema = load_checkpoint_unet(pipe.unet, path, config, use_ema)
     pipe.unet.to(DTYPES[dtype])
@@ -75,16 +85,27 @@ def load_checkpoint_unet(unet, checkpoint, config, use_ema: bool = True) -> bool
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="the run's YAML config")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the pipeline to")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="a step-* folder (default: the latest of the run)")
-    parser.add_argument("--output-dir", type=Path, default=None, help="override the config's output_dir (where checkpoints are)")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="a step-* folder (default: the latest of the run)"
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=None, help="override the config's output_dir (where checkpoints are)"
+    )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--no-ema", action="store_true", help="export the raw weights even when EMA weights exist")
     parser.add_argument("--name", default=None, help='name shown in status lines, e.g. "demo model"')
-    parser.add_argument("--guidance-scale", type=float, default=None,
-                        help="the guidance the model samples with when a caller names none (stored in model_index.json; "
-                        "default 7.5)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default=None,
-                        help="the scheduler saved with the model (default: the training config's, DDIM)")
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="the guidance the model samples with when a caller names none (stored in model_index.json; default 7.5)",
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="the scheduler saved with the model (default: the training config's, DDIM)",
+    )
     from .train import add_set_argument
 
     add_set_argument(parser)  # the run's own --set overrides: they decide the model's shape and inputs
@@ -96,6 +117,16 @@ def run(args) -> int:
     config = Config.from_yaml(args.config, args.overrides)
     if args.output_dir is not None:
         config.output_dir = str(args.output_dir)
-    print(export_checkpoint(config, args.out, args.checkpoint, args.dtype, use_ema=not args.no_ema, name=args.name,
-                            guidance_scale=args.guidance_scale, sampler=args.sampler))
+    print(
+        export_checkpoint(
+            config,
+            args.out,
+            args.checkpoint,
+            args.dtype,
+            use_ema=not args.no_ema,
+            name=args.name,
+            guidance_scale=args.guidance_scale,
+            sampler=args.sampler,
+        )
+    )
     return 0

@@ -30,8 +30,13 @@ def build_field_pipeline(spec: dict, unet_settings: dict, seed: int):
     torch.manual_seed(seed)
     unet = FYCUNetMotionModel(**kwargs)
     vocabulary = [m.canonical for m in FIELD_MOTION_CLASSES.values()]
-    return FollowYourClickMotionFieldPipeline(text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                              scheduler=default_scheduler(), motion_vocabulary=vocabulary)
+    return FollowYourClickMotionFieldPipeline(
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=default_scheduler(),
+        motion_vocabulary=vocabulary,
+    )
 
 
 def build_field_dataset(data: dict):
@@ -40,7 +45,9 @@ def build_field_dataset(data: dict):
 
     unknown = sorted(set(data) - FIELD_DATA_KEYS)
     if unknown:
-        raise ValueError(f"unknown data setting(s) for kind fields: {', '.join(unknown)}; known: {', '.join(sorted(FIELD_DATA_KEYS))}")
+        raise ValueError(
+            f"unknown data setting(s) for kind fields: {', '.join(unknown)}; known: {', '.join(sorted(FIELD_DATA_KEYS))}"
+        )
     kwargs = {k: v for k, v in data.items() if k not in ("kind",)}
     return FieldClipDataset(**kwargs)
 
@@ -63,8 +70,9 @@ def field_training_loss(pipe, unet, batch: dict, texts, cfg, generator: torch.Ge
 
     region_masks = batch["region_masks"].to(device).float()  # (B, R, H, W); empty masks pad
     mask = grid_region_mask(region_masks, grid)
-    look = mask_first_frame_latent(batch["appearance"].to(device).float(), cfg.first_frame_mask_ratio,
-                                   cfg.first_frame_mask_patch, generator)
+    look = mask_first_frame_latent(
+        batch["appearance"].to(device).float(), cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator
+    )
     condition = build_field_condition(mask, look, batch["hints"].to(device).float(), num_frames)
 
     dtype = pipe.unet.dtype
@@ -81,8 +89,14 @@ def field_training_loss(pipe, unet, batch: dict, texts, cfg, generator: torch.Ge
     ofm[rand(b) < cfg.ofm_dropout] = float("nan")
 
     model_input = torch.cat([noisy, condition], dim=1).to(dtype)
-    prediction = unet(model_input, timesteps, empty, ofm=ofm, region_masks=region_prompt_masks(region_masks, grid).to(dtype),
-                      region_encoder_hidden_states=region_embeds).sample.float()
+    prediction = unet(
+        model_input,
+        timesteps,
+        empty,
+        ofm=ofm,
+        region_masks=region_prompt_masks(region_masks, grid).to(dtype),
+        region_encoder_hidden_states=region_embeds,
+    ).sample.float()
     error = (prediction - target) ** 2
     if cfg.region_loss_weight != 1.0:
         near = torch.nn.functional.max_pool2d(mask, 3, stride=1, padding=1)[:, :, None]

@@ -166,12 +166,16 @@ def resolve_method(method: str | None = None, raft_weights=None) -> str:
         raise ValueError(f"Unknown optical-flow method {method!r}; choose one of {METHODS}.")
     if raft_weights is not None and method != "raft":
         # silently computing DIS flow next to a RAFT path would label a whole data set with the wrong estimator
-        raise ValueError(f"raft_weights were given with method={method!r}: drop the method (or use 'raft') to run RAFT, "
-                         "or drop raft_weights to run " + method + ".")
+        raise ValueError(
+            f"raft_weights were given with method={method!r}: drop the method (or use 'raft') to run RAFT, "
+            "or drop raft_weights to run " + method + "."
+        )
     return method
 
 
-def optical_flow(frames, method: str | None = None, *, raft_weights=None, preset: str = "fast", device=None) -> np.ndarray:
+def optical_flow(
+    frames, method: str | None = None, *, raft_weights=None, preset: str = "fast", device=None
+) -> np.ndarray:
     """Dense optical flow between consecutive frames.
 
     Args:

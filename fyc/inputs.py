@@ -60,9 +60,7 @@ def load_image_file(path) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(_too_many_pixels(name)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InputError(
-            f"'{name}' is not an image this app can read: send a PNG, JPEG or WebP file."
-        ) from None
+        raise InputError(f"'{name}' is not an image this app can read: send a PNG, JPEG or WebP file.") from None
     with image:
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
@@ -95,8 +93,10 @@ def limit_image_decoding(max_pixels: int = MAX_IMAGE_PIXELS) -> None:
 
 def _too_many_pixels(name: str, size: str | None = None) -> str:
     size = f" ({size})" if size else ""
-    return (f"'{name}'{size} has more than {MAX_IMAGE_PIXELS / 1e6:g} megapixels, too many to open safely. Resize it "
-            "(a few megapixels are plenty: the video is much smaller) and retry.")
+    return (
+        f"'{name}'{size} has more than {MAX_IMAGE_PIXELS / 1e6:g} megapixels, too many to open safely. Resize it "
+        "(a few megapixels are plenty: the video is much smaller) and retry."
+    )
 
 
 def check_image_shape(width: int, height: int) -> None:
@@ -176,7 +176,9 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
             raise InputError(f'Region {r} must be an object with "points" and "prompt", like {REGIONS_EXAMPLE}.')
         points = region["points"]
         if not isinstance(points, list):
-            raise InputError(f"Region {r}'s points must be a list of [x, y, label] clicks; got {type(points).__name__}.")
+            raise InputError(
+                f"Region {r}'s points must be a list of [x, y, label] clicks; got {type(points).__name__}."
+            )
         if not points:
             raise InputError(f"Region {r} has no points: give at least one [x, y, 1] click on the object.")
         if len(points) > MAX_POINTS_PER_REGION:
@@ -207,12 +209,15 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
 def check_drags(drags, width: int, height: int, where: str) -> list[tuple[float, float, float, float]]:
     """A region's drags `[[x0, y0, x1, y1], ...]` on a `width` × `height` image: both ends inside it."""
     if not isinstance(drags, list) or len(drags) > MAX_POINTS_PER_REGION:
-        raise InputError(f"{where}'s drags must be a list of at most {MAX_POINTS_PER_REGION} [x0, y0, x1, y1], like "
-                         f"{DRAGS_EXAMPLE}.")
+        raise InputError(
+            f"{where}'s drags must be a list of at most {MAX_POINTS_PER_REGION} [x0, y0, x1, y1], like {DRAGS_EXAMPLE}."
+        )
     checked = []
     for d, drag in enumerate(drags, start=1):
         if not isinstance(drag, (list, tuple)) or len(drag) != 4:
-            raise InputError(f"{where}, drag {d} must be [x0, y0, x1, y1] (start and end in image pixels); got {drag!r}.")
+            raise InputError(
+                f"{where}, drag {d} must be [x0, y0, x1, y1] (start and end in image pixels); got {drag!r}."
+            )
         start = check_point([drag[0], drag[1], 1], width, height, f"{where}, drag {d}'s start")
         end = check_point([drag[2], drag[3], 1], width, height, f"{where}, drag {d}'s end")
         checked.append((*start[:2], *end[:2]))

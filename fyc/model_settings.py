@@ -73,15 +73,27 @@ def model_settings(pipe) -> ModelSettings:
 
         low, high = (float(v) for v in (getattr(config, "ofm_range", None) or SPEED_RANGE))
         return ModelSettings(
-            kind=MOTION_FIELD, num_inference_steps=12, guidance_scale=float(config.default_guidance_scale),
-            ofm_range=(low, high), ofm_default=min(max(4.0, low), high), keeps_background=True, follows_drags=True,
-            vocabulary=tuple(getattr(config, "motion_vocabulary", None) or ()), max_frames=max_frames,
+            kind=MOTION_FIELD,
+            num_inference_steps=12,
+            guidance_scale=float(config.default_guidance_scale),
+            ofm_range=(low, high),
+            ofm_default=min(max(4.0, low), high),
+            keeps_background=True,
+            follows_drags=True,
+            vocabulary=tuple(getattr(config, "motion_vocabulary", None) or ()),
+            max_frames=max_frames,
             pixel_frame_budget=RENDERED_PIXEL_FRAME_BUDGET,
         )
     return ModelSettings(
-        kind=LATENT, num_inference_steps=25, guidance_scale=float(getattr(config, "default_guidance_scale", 7.5)),
-        ofm_range=(OFM_MIN, OFM_MAX), ofm_default=OFM_DEFAULT, keeps_background=False, follows_drags=False,
-        vocabulary=tuple(getattr(config, "motion_vocabulary", None) or ()), max_frames=max_frames,
+        kind=LATENT,
+        num_inference_steps=25,
+        guidance_scale=float(getattr(config, "default_guidance_scale", 7.5)),
+        ofm_range=(OFM_MIN, OFM_MAX),
+        ofm_default=OFM_DEFAULT,
+        keeps_background=False,
+        follows_drags=False,
+        vocabulary=tuple(getattr(config, "motion_vocabulary", None) or ()),
+        max_frames=max_frames,
         pixel_frame_budget=PIXEL_FRAME_BUDGET,
     )
 
@@ -93,5 +105,7 @@ def video_size(pipe, image, max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]
         return pipe.default_size(image)
     from fyc.render import output_size
 
-    width, height = image.size if hasattr(image, "size") and not hasattr(image, "shape") else (image.shape[1], image.shape[0])
+    width, height = (
+        image.size if hasattr(image, "size") and not hasattr(image, "shape") else (image.shape[1], image.shape[0])
+    )
     return output_size(height, width, max_side)

@@ -34,13 +34,18 @@ GRID_MULTIPLE = 4  # the UNet halves the grid twice
 HINT_CHANNELS = 3  # per frame: target dx, dy (normalised) and a 0/1 "given" flag, painted at the point's cell
 
 
-def grid_size(height: int, width: int, short_side: int = GRID_SHORT_SIDE, multiple: int = GRID_MULTIPLE) -> tuple[int, int]:
+def grid_size(
+    height: int, width: int, short_side: int = GRID_SHORT_SIDE, multiple: int = GRID_MULTIPLE
+) -> tuple[int, int]:
     """(h, w) of the field grid for an image: `short_side` cells along its short side, aspect kept, multiples of
     `multiple`."""
     if height < 1 or width < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     scale = short_side / min(height, width)
-    return (max(multiple, round(height * scale / multiple) * multiple), max(multiple, round(width * scale / multiple) * multiple))
+    return (
+        max(multiple, round(height * scale / multiple) * multiple),
+        max(multiple, round(width * scale / multiple) * multiple),
+    )
 
 
 def cell_centres(grid: tuple[int, int], height: float, width: float) -> np.ndarray:
@@ -130,13 +135,23 @@ def fields_from_flow(frames, grid: tuple[int, int], method: str | None = None, *
     fields = np.zeros((num_frames, 2, *grid), np.float32)
     for t in range(1, num_frames):
         step = np.stack(
-            [cv2.remap(np.ascontiguousarray(flow[t - 1][..., c]), position[..., 0], position[..., 1], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE) for c in range(2)],
+            [
+                cv2.remap(
+                    np.ascontiguousarray(flow[t - 1][..., c]),
+                    position[..., 0],
+                    position[..., 1],
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                for c in range(2)
+            ],
             axis=-1,
         )
         position = position + step
         displacement = to_reference(position - np.stack([xs, ys], axis=-1), width)
-        fields[t] = np.stack([cv2.resize(displacement[..., c], grid[::-1], interpolation=cv2.INTER_AREA) for c in range(2)])
+        fields[t] = np.stack(
+            [cv2.resize(displacement[..., c], grid[::-1], interpolation=cv2.INTER_AREA) for c in range(2)]
+        )
     return fields
 
 
@@ -154,18 +169,22 @@ class Trajectory:
     targets: dict[int, tuple[float, float]]
 
     @classmethod
-    def drag(cls, x0: float, y0: float, x1: float, y1: float, num_frames: int) -> "Trajectory":
+    def drag(cls, x0: float, y0: float, x1: float, y1: float, num_frames: int) -> Trajectory:
         return cls(float(x0), float(y0), {num_frames - 1: (float(x1), float(y1))})
 
 
-def hint_channels(trajectories: list[Trajectory], grid: tuple[int, int], height: int, width: int, num_frames: int) -> np.ndarray:
+def hint_channels(
+    trajectories: list[Trajectory], grid: tuple[int, int], height: int, width: int, num_frames: int
+) -> np.ndarray:
     """Trajectories in image px → float32 (HINT_CHANNELS, F, h, w): at each trajectory's frame-0 cell, for each frame
     it names, its normalised target displacement and a 1 in the "given" channel; zero elsewhere (no hint)."""
     h, w = grid
     out = np.zeros((HINT_CHANNELS, num_frames, h, w), np.float32)
     for i, trajectory in enumerate(trajectories):
         if not (0 <= trajectory.x < width and 0 <= trajectory.y < height):
-            raise ValueError(f"trajectory {i} starts at ({trajectory.x:g}, {trajectory.y:g}), outside the {width}x{height} image")
+            raise ValueError(
+                f"trajectory {i} starts at ({trajectory.x:g}, {trajectory.y:g}), outside the {width}x{height} image"
+            )
         col, row = min(int(trajectory.x * w / width), w - 1), min(int(trajectory.y * h / height), h - 1)
         for frame, (x, y) in trajectory.targets.items():
             if not 0 < frame < num_frames:
@@ -212,10 +231,14 @@ def grid_region_mask(masks: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor
     return region_mask_latent(masks.float().amax(1, keepdim=True), grid)
 
 
-def build_field_condition(mask: torch.Tensor, appearance: torch.Tensor, hints: torch.Tensor, num_frames: int) -> torch.Tensor:
+def build_field_condition(
+    mask: torch.Tensor, appearance: torch.Tensor, hints: torch.Tensor, num_frames: int
+) -> torch.Tensor:
     """The conditioning channels of the motion-field UNet, after the 2 noisy field channels:
     `[region mask 1 | appearance 3 | hints 3]` → (B, 7, F, h, w). The mask and the appearance (the first frame, area-
     averaged to the grid) are the same on every frame; the hints differ per frame."""
     b, _, h, w = mask.shape
-    still = torch.cat([mask.to(appearance.dtype), appearance], 1)[:, :, None].expand(b, 1 + appearance.shape[1], num_frames, h, w)
+    still = torch.cat([mask.to(appearance.dtype), appearance], 1)[:, :, None].expand(
+        b, 1 + appearance.shape[1], num_frames, h, w
+    )
     return torch.cat([still, hints.to(appearance.dtype)], 1)

@@ -12,8 +12,8 @@ objects' pixels warped along the fields, their soft edges, the background they u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import PIL.Image
@@ -101,7 +101,9 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
     ):
         DiffusionPipeline.__init__(self)
         self.register_modules(text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
-        self.register_to_config(default_guidance_scale=float(default_guidance_scale), motion_vocabulary=list(motion_vocabulary or []))
+        self.register_to_config(
+            default_guidance_scale=float(default_guidance_scale), motion_vocabulary=list(motion_vocabulary or [])
+        )
         if unet is not None and (unet.config.in_channels, unet.config.out_channels) != (2 + CONDITION_CHANNELS, 2):
             raise ValueError(
                 f"a motion-field UNet takes {2 + CONDITION_CHANNELS} input / 2 output channels "
@@ -114,14 +116,19 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
         return 2
 
     def check_field_inputs(self, image, regions, ofm, num_frames, trajectories, output_type, max_side):
-        super().check_inputs(image, regions, float(np.mean(ofm)) if np.ndim(ofm) else ofm, num_frames, None, None,
-                             "np", [])
+        super().check_inputs(
+            image, regions, float(np.mean(ofm)) if np.ndim(ofm) else ofm, num_frames, None, None, "np", []
+        )
         if np.ndim(ofm) and len(np.atleast_1d(ofm)) not in (1, len(regions)):
-            raise ValueError(f"give one ofm (motion strength) for all regions or one per region ({len(regions)}), got {len(ofm)}")
+            raise ValueError(
+                f"give one ofm (motion strength) for all regions or one per region ({len(regions)}), got {len(ofm)}"
+            )
         taken = np.logical_or.reduce([r.mask for r in regions])
         if taken.mean() > MAX_REGION_SHARE:
-            raise ValueError("the regions cover the whole photo: leave part of it unselected (the still background the "
-                             "objects move over)")
+            raise ValueError(
+                "the regions cover the whole photo: leave part of it unselected (the still background the "
+                "objects move over)"
+            )
         if trajectories is not None and len(trajectories) != len(regions):
             raise ValueError(f"trajectories: give one list per region ({len(regions)}), got {len(trajectories)}")
         if output_type not in ("pil", "np", "pt", "fields"):
@@ -200,8 +207,10 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
         empty = self.encode_prompt("", device).expand(batch, -1, -1)
         if self.do_classifier_free_guidance:
             text = torch.cat([empty, empty])
-            region_kwargs = {"region_masks": torch.cat([torch.zeros_like(soft_masks), soft_masks]),
-                             "region_encoder_hidden_states": torch.cat([prompt_embeds, prompt_embeds])}
+            region_kwargs = {
+                "region_masks": torch.cat([torch.zeros_like(soft_masks), soft_masks]),
+                "region_encoder_hidden_states": torch.cat([prompt_embeds, prompt_embeds]),
+            }
         else:
             text, region_kwargs = empty, {"region_masks": soft_masks, "region_encoder_hidden_states": prompt_embeds}
 
@@ -233,7 +242,9 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
                     continue
                 model_input = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
                 model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), condition], dim=1)
-                prediction = self.unet(model_input, t, encoder_hidden_states=text, ofm=ofm_values, **region_kwargs).sample
+                prediction = self.unet(
+                    model_input, t, encoder_hidden_states=text, ofm=ofm_values, **region_kwargs
+                ).sample
                 if self.do_classifier_free_guidance:
                     uncond, cond = prediction.chunk(2)
                     prediction = uncond + guidance_scale * (cond - uncond)

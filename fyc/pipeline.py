@@ -9,13 +9,12 @@ and each region's prompt drives the cross-attention inside its mask.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import PIL.Image
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKL, DiffusionPipeline
 from diffusers.guiders.guider_utils import rescale_noise_cfg
 from diffusers.image_processor import VaeImageProcessor
@@ -135,7 +134,9 @@ class FollowYourClickPipeline(DiffusionPipeline):
         tokens, when the UNet's `prompt_pooling` is `"mean"`."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         max_length = min(self.tokenizer.model_max_length, MAX_PROMPT_TOKENS)
-        tokens = self.tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(
+            prompts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
+        )
         kwargs = {}
         # CLIP's causal text model was trained without a padding mask; bidirectional encoders need one.
         if getattr(self.text_encoder.config, "model_type", "") != "clip_text_model" and "attention_mask" in tokens:
@@ -149,14 +150,18 @@ class FollowYourClickPipeline(DiffusionPipeline):
 
     # -- checks -------------------------------------------------------------------------------------------
 
-    def check_inputs(self, image, regions, ofm, num_frames, height, width, output_type, callback_on_step_end_tensor_inputs):
+    def check_inputs(
+        self, image, regions, ofm, num_frames, height, width, output_type, callback_on_step_end_tensor_inputs
+    ):
         if not isinstance(image, (PIL.Image.Image, np.ndarray, torch.Tensor)):
             raise ValueError(f"image must be a PIL image, a numpy array or a tensor, got {type(image).__name__}")
         if not regions:
             raise ValueError("Give at least one Region(mask, prompt): the pipeline animates regions of the image.")
         image_size = _image_hw(image)
         if min(image_size) < 1 or max(image_size) > 8 * min(image_size):
-            raise ValueError(f"image is {image_size[1]}x{image_size[0]} (WxH): the sides must be within 8:1 of each other")
+            raise ValueError(
+                f"image is {image_size[1]}x{image_size[0]} (WxH): the sides must be within 8:1 of each other"
+            )
         for i, region in enumerate(regions):
             if not isinstance(region, Region):
                 raise ValueError(f"regions[{i}] must be a fyc.Region, got {type(region).__name__}")
@@ -185,7 +190,9 @@ class FollowYourClickPipeline(DiffusionPipeline):
 
     # -- latents ------------------------------------------------------------------------------------------
 
-    def prepare_latents(self, batch_size, num_channels, num_frames, height, width, dtype, device, generator, latents=None):
+    def prepare_latents(
+        self, batch_size, num_channels, num_frames, height, width, dtype, device, generator, latents=None
+    ):
         shape = (batch_size, num_channels, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch_size} videos")
@@ -308,7 +315,9 @@ class FollowYourClickPipeline(DiffusionPipeline):
         Returns:
             `FollowYourClickPipelineOutput` (or a tuple with the frames).
         """
-        self.check_inputs(image, regions, ofm, num_frames, height, width, output_type, callback_on_step_end_tensor_inputs)
+        self.check_inputs(
+            image, regions, ofm, num_frames, height, width, output_type, callback_on_step_end_tensor_inputs
+        )
         if guidance_scale is None:
             guidance_scale = self.config.default_guidance_scale
         self._guidance_scale = guidance_scale
@@ -357,8 +366,12 @@ class FollowYourClickPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)
-        latents = self.prepare_latents(batch, self.vae.config.latent_channels, num_frames, height, width, dtype, device, generator, latents)
-        first_frame_noise = randn_tensor(first_frame_latent.shape, generator=_first(generator), device=device, dtype=dtype)
+        latents = self.prepare_latents(
+            batch, self.vae.config.latent_channels, num_frames, height, width, dtype, device, generator, latents
+        )
+        first_frame_noise = randn_tensor(
+            first_frame_latent.shape, generator=_first(generator), device=device, dtype=dtype
+        )
         # With `latent_residual` the UNet denoises frames minus the first-frame latent: frame 0 is then zero.
         residual = self.unet.config.get("latent_residual", False)
         known_first_frame = torch.zeros_like(first_frame_latent) if residual else first_frame_latent
@@ -391,9 +404,10 @@ class FollowYourClickPipeline(DiffusionPipeline):
                 if callback_on_step_end is not None:
                     callback_kwargs = {}
                     for name in callback_on_step_end_tensor_inputs:
-                        callback_kwargs[name] = {"prompt_embeds": cond_text, "negative_prompt_embeds": negative_prompt_embeds}.get(
-                            name, latents if name == "latents" else None
-                        )
+                        callback_kwargs[name] = {
+                            "prompt_embeds": cond_text,
+                            "negative_prompt_embeds": negative_prompt_embeds,
+                        }.get(name, latents if name == "latents" else None)
                     outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
                     latents = outputs.pop("latents", latents)
                 if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
@@ -405,7 +419,9 @@ class FollowYourClickPipeline(DiffusionPipeline):
         if output_type == "latent":
             video = latents
         else:
-            video = self.video_processor.postprocess_video(self.decode_latents(latents, decode_chunk_size), output_type=output_type)
+            video = self.video_processor.postprocess_video(
+                self.decode_latents(latents, decode_chunk_size), output_type=output_type
+            )
         self.maybe_free_model_hooks()
         if not return_dict:
             return (video,)
@@ -416,7 +432,11 @@ class FollowYourClickPipeline(DiffusionPipeline):
         step's level (the last step gets it clean), as inpainting pipelines do for the known region."""
         if i + 1 < len(timesteps):
             next_t = timesteps[i + 1 : i + 2]
-            known = self.scheduler.add_noise(first_frame_latent, noise, next_t) if hasattr(self.scheduler, "add_noise") else None
+            known = (
+                self.scheduler.add_noise(first_frame_latent, noise, next_t)
+                if hasattr(self.scheduler, "add_noise")
+                else None
+            )
             if known is None:
                 return latents
         else:

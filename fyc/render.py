@@ -98,9 +98,13 @@ def _as_photo(photo) -> np.ndarray:
     if photo.ndim == 2:
         photo = np.repeat(photo[..., None], 3, axis=-1)
     if photo.ndim != 3 or photo.shape[-1] not in (3, 4):
-        raise ValueError(f"The photo must be an RGB image (H, W, 3) or a PIL image, got an array of shape {photo.shape}.")
+        raise ValueError(
+            f"The photo must be an RGB image (H, W, 3) or a PIL image, got an array of shape {photo.shape}."
+        )
     if photo.dtype != np.uint8:
-        raise ValueError(f"The photo must be uint8 RGB, got dtype {photo.dtype}: convert it with `(image * 255).round().astype(np.uint8)`.")
+        raise ValueError(
+            f"The photo must be uint8 RGB, got dtype {photo.dtype}: convert it with `(image * 255).round().astype(np.uint8)`."
+        )
     return np.ascontiguousarray(photo[..., :3])
 
 
@@ -124,7 +128,9 @@ def _check_fields(fields, height: int, width: int) -> np.ndarray:
         raise ValueError(f"fields must be numeric, got dtype {fields.dtype}.")
     fields = fields.astype(np.float32)
     if not np.isfinite(fields).all():
-        raise ValueError("fields contain NaN or infinite values: check the model's output (e.g. its dtype or guidance).")
+        raise ValueError(
+            "fields contain NaN or infinite values: check the model's output (e.g. its dtype or guidance)."
+        )
     h, w = fields.shape[2:]
     mismatch = (w / h) / (width / height)
     if not 1 / MAX_GRID_ASPECT_MISMATCH <= mismatch <= MAX_GRID_ASPECT_MISMATCH:
@@ -227,8 +233,12 @@ def upsample_field(field: np.ndarray, height: int, width: int) -> np.ndarray:
     """One frame's field (2, h, w) in reference px → (2, height, width) displacements in px of the output image
     (`cv2.resize` bilinear, then scaled by `width / REFERENCE_WIDTH`)."""
     scale = width / REFERENCE_WIDTH
-    return np.stack([cv2.resize(np.ascontiguousarray(c, np.float32), (width, height), interpolation=cv2.INTER_LINEAR) * scale
-                     for c in field])
+    return np.stack(
+        [
+            cv2.resize(np.ascontiguousarray(c, np.float32), (width, height), interpolation=cv2.INTER_LINEAR) * scale
+            for c in field
+        ]
+    )
 
 
 def stream_velocity(fields: np.ndarray) -> np.ndarray:
@@ -258,8 +268,10 @@ def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
     if len(rows) == 0:
         return None
     cols = np.flatnonzero(mask.any(0))
-    return (slice(max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)))
+    return (
+        slice(max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)),
+    )
 
 
 # -- background --------------------------------------------------------------------------------------------------
@@ -307,7 +319,9 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smoot
     """
     flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
     if method not in ("smooth", *flags):
-        raise ValueError(f"Unknown inpainting method {method!r}: choose from smooth, {', '.join(flags)}, or pass a callable.")
+        raise ValueError(
+            f"Unknown inpainting method {method!r}: choose from smooth, {', '.join(flags)}, or pass a callable."
+        )
     height, width = hole.shape
     if not hole.any():
         return photo.copy()
@@ -336,8 +350,11 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smoot
         if len(chosen) == 0:
             continue
         w, h = stats[label, 2] * factor, stats[label, 3] * factor
-        shifts = {(round(float(np.cos(a) * w * s)), round(float(np.sin(a) * h * s)))
-                  for s in (0.25, 0.5, 0.75, 1.0, 1.25) for a in np.arange(8) * np.pi / 4}
+        shifts = {
+            (round(float(np.cos(a) * w * s)), round(float(np.sin(a) * h * s)))
+            for s in (0.25, 0.5, 0.75, 1.0, 1.25)
+            for a in np.arange(8) * np.pi / 4
+        }
         for ox, oy in sorted(shifts, key=lambda o: np.hypot(*o)):
             if len(chosen) == 0:
                 break
@@ -347,7 +364,9 @@ def inpaint_background(photo: np.ndarray, hole: np.ndarray, method: str = "smoot
             detail_fill[chosen[ok]] = detail[sy[ok], sx[ok]]
             chosen = chosen[~ok]
     out = photo.copy()
-    out[ys, xs] = np.clip(smooth_fill[ys - box[0].start, xs - box[1].start] + detail_fill + 0.5, 0, 255).astype(np.uint8)
+    out[ys, xs] = np.clip(smooth_fill[ys - box[0].start, xs - box[1].start] + detail_fill + 0.5, 0, 255).astype(
+        np.uint8
+    )
     return out
 
 
@@ -464,7 +483,12 @@ def backward_map(field: np.ndarray, layer: _Layer):
     acc_x = np.zeros(size, np.float64)
     acc_y = np.zeros(size, np.float64)
     splats = []
-    for ix, iy, w in ((x0, y0, (1 - fx) * (1 - fy)), (x0 + 1, y0, fx * (1 - fy)), (x0, y0 + 1, (1 - fx) * fy), (x0 + 1, y0 + 1, fx * fy)):
+    for ix, iy, w in (
+        (x0, y0, (1 - fx) * (1 - fy)),
+        (x0 + 1, y0, fx * (1 - fy)),
+        (x0, y0 + 1, (1 - fx) * fy),
+        (x0 + 1, y0 + 1, fx * fy),
+    ):
         ok = (ix >= 0) & (ix < grid.cols) & (iy >= 0) & (iy < grid.rows) & (w > 1e-4)
         index = iy[ok] * grid.cols + ix[ok]
         wk = w[ok]
@@ -574,16 +598,26 @@ def _warp_layer(field: np.ndarray, layer: _Layer):
         photo, mask = layer.level(index)
         f = 2.0**index
         mx, my = (up_x + 0.5) / f - 0.5, (up_y + 0.5) / f - 0.5
-        content = content + weight * cv2.remap(photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)
-        alpha = alpha + weight * cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        content = content + weight * cv2.remap(
+            photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        ).astype(np.float32)
+        alpha = alpha + weight * cv2.remap(
+            mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
     if scale > 1.0:
         alpha = np.clip((alpha - 0.5) * scale + 0.5, 0.0, 1.0)
     alpha = alpha * np.minimum(up_covered, 1.0)
     return content, alpha, where
 
 
-def stream_content(photo: np.ndarray, velocity: np.ndarray, alpha: np.ndarray, t: float, period: float,
-                   box: tuple[slice, slice] | None = None) -> np.ndarray:
+def stream_content(
+    photo: np.ndarray,
+    velocity: np.ndarray,
+    alpha: np.ndarray,
+    t: float,
+    period: float,
+    box: tuple[slice, slice] | None = None,
+) -> np.ndarray:
     """The texture of a "stream" region at frame `t`: an Eulerian cinemagraph loop.
 
     The region stays put; the field is read as an Eulerian velocity (the motion at each output pixel, which for a
@@ -613,7 +647,9 @@ def stream_content(photo: np.ndarray, velocity: np.ndarray, alpha: np.ndarray, t
     ahead = (xs + (period - t) * vx, ys + (period - t) * vy)
     first = cv2.remap(photo, *back, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)
     second = cv2.remap(photo, *ahead, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)
-    w_first = (period - t) / period * cv2.remap(alpha, *back, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    w_first = (
+        (period - t) / period * cv2.remap(alpha, *back, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    )
     w_second = t / period * cv2.remap(alpha, *ahead, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     total = w_first + w_second
     # Where neither sample lands in the region (a narrow stream, a fast flow), the plain loop blend.
@@ -630,8 +666,10 @@ def _composite(frame: np.ndarray, content: np.ndarray, alpha: np.ndarray, where:
         return
     rows, cols = _bbox(touched)
     alpha = alpha[rows, cols, None]
-    region = (slice(where[0].start + rows.start, where[0].start + rows.stop),
-              slice(where[1].start + cols.start, where[1].start + cols.stop))
+    region = (
+        slice(where[0].start + rows.start, where[0].start + rows.stop),
+        slice(where[1].start + cols.start, where[1].start + cols.stop),
+    )
     below = frame[region].astype(np.float32)
     frame[region] = np.clip(below + alpha * (content[rows, cols] - below) + 0.5, 0, 255).astype(np.uint8)
 
@@ -700,7 +738,11 @@ def render_video(
     layers = {}
     for index, mode in enumerate(modes):
         if mode == "layer":
-            others = np.max([c for j, c in enumerate(cells) if j != index], axis=0) if len(cells) > 1 else np.zeros_like(cells[0])
+            others = (
+                np.max([c for j, c in enumerate(cells) if j != index], axis=0)
+                if len(cells) > 1
+                else np.zeros_like(cells[0])
+            )
             layers[index] = _Layer(image, alphas[index], grid, others)
     streams = {}
     for index, mode in enumerate(modes):
@@ -714,7 +756,9 @@ def render_video(
     if layers:
         union = np.max([alphas[i] for i in layers], axis=0) > 0.02
         radius = max(2, round(0.006 * max(out_h, out_w)))
-        hole = cv2.dilate(union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)) > 0
+        hole = (
+            cv2.dilate(union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)) > 0
+        )
         hole_box = _bbox(hole, margin=2)
         hole_weight = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 1.0)[hole_box]
         background = _background(image, hole, photo, inpaint)[hole_box].astype(np.float32)
@@ -754,7 +798,9 @@ def _background(image: np.ndarray, hole: np.ndarray, photo: np.ndarray, inpaint)
     if callable(inpaint):
         plate = np.asarray(inpaint(image.copy(), hole.copy()))
         if plate.shape != image.shape:
-            raise ValueError(f"The inpaint callable returned shape {plate.shape}; it must return the photo's shape {image.shape}.")
+            raise ValueError(
+                f"The inpaint callable returned shape {plate.shape}; it must return the photo's shape {image.shape}."
+            )
         return plate.astype(np.uint8)
     plate = np.asarray(inpaint)
     if plate.ndim != 3 or plate.shape[-1] != 3 or plate.dtype != np.uint8:
@@ -763,4 +809,6 @@ def _background(image: np.ndarray, hole: np.ndarray, photo: np.ndarray, inpaint)
         return _resize_to(plate, out_h, out_w)
     if plate.shape[:2] == (out_h, out_w):
         return plate
-    raise ValueError(f"The background plate is {plate.shape[:2]}; pass it at the photo's size {photo.shape[:2]} or the output's {(out_h, out_w)}.")
+    raise ValueError(
+        f"The background plate is {plate.shape[:2]}; pass it at the photo's size {photo.shape[:2]} or the output's {(out_h, out_w)}."
+    )

@@ -102,7 +102,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
-    def from_yaml(cls, path, overrides=()) -> "Config":
+    def from_yaml(cls, path, overrides=()) -> Config:
         """The config in the YAML file at `path`, with "section.key=value" `overrides` applied."""
         from .config import dataclass_from_yaml
 
@@ -146,7 +146,9 @@ def _build_pipeline(config: Config):
     if "sd15" in init:
         from .weights import assemble_pipeline
 
-        return assemble_pipeline(sd=init["sd15"], motion_adapter=init.get("pia") or init["motion_adapter"], **config.unet)
+        return assemble_pipeline(
+            sd=init["sd15"], motion_adapter=init.get("pia") or init["motion_adapter"], **config.unet
+        )
     if "scratch" in init:
         from .models import FYCUNetMotionModel
 
@@ -165,7 +167,9 @@ def _build_pipeline(config: Config):
         unet_kwargs.setdefault("out_channels", c)
         torch.manual_seed(config.seed)
         unet = FYCUNetMotionModel(**unet_kwargs)
-        return FollowYourClickPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler())
+        return FollowYourClickPipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler()
+        )
     raise ValueError("config `init:` needs one of: pipeline: DIR | sd15: PATH + motion_adapter: PATH | scratch: {...}")
 
 
@@ -179,7 +183,9 @@ def _with_unet_config(unet, settings: dict):
     new = type(unet).from_config(config).to(unet.dtype)
     missing, unexpected = new.load_state_dict(unet.state_dict(), strict=False)
     if unexpected:
-        raise ValueError(f"unet: {changed} removes weights of the saved UNet ({unexpected[:3]}...); start a new model instead")
+        raise ValueError(
+            f"unet: {changed} removes weights of the saved UNet ({unexpected[:3]}...); start a new model instead"
+        )
     if missing:
         print(f"unet: {changed} adds {len(missing)} new tensors ({missing[0]}, ...)")
     return new
@@ -226,8 +232,19 @@ VIDEO_DATA_KEYS = {
     "webvid": {"csv", "video_dir"},
     "shards": {"shards", "shuffle_buffer", "shuffle_shards"},
 }
-COMMON_VIDEO_DATA_KEYS = {"kind", "cache", "num_frames", "stride", "size", "width", "captions", "cache_dir", "seed",
-                          "flow_method", "raft_weights"}
+COMMON_VIDEO_DATA_KEYS = {
+    "kind",
+    "cache",
+    "num_frames",
+    "stride",
+    "size",
+    "width",
+    "captions",
+    "cache_dir",
+    "seed",
+    "flow_method",
+    "raft_weights",
+}
 
 
 def build_dataset(data: dict):
@@ -250,26 +267,41 @@ def build_dataset(data: dict):
         from .data.synthetic import SyntheticMotionDataset
 
         extra = {k: v for k, v in data.items() if k not in ("kind", "cache", "num_frames", "size", "length", "seed")}
-        return SyntheticMotionDataset(data.get("length", 10000), "train", size=size, num_frames=num_frames, seed=data.get("seed", 0), **extra)
+        return SyntheticMotionDataset(
+            data.get("length", 10000), "train", size=size, num_frames=num_frames, seed=data.get("seed", 0), **extra
+        )
     if kind not in VIDEO_DATA_KEYS:
         raise ValueError(f"data.kind must be synthetic, webvid or shards, got {kind!r}")
     unknown = sorted(set(data) - COMMON_VIDEO_DATA_KEYS - VIDEO_DATA_KEYS[kind])
     if unknown:
-        raise ValueError(f"unknown data setting(s) for kind {kind}: {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(COMMON_VIDEO_DATA_KEYS | VIDEO_DATA_KEYS[kind]))}")
+        raise ValueError(
+            f"unknown data setting(s) for kind {kind}: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(COMMON_VIDEO_DATA_KEYS | VIDEO_DATA_KEYS[kind]))}"
+        )
     from .data.video import ClipSpec
 
     spec = ClipSpec(num_frames=num_frames, stride=data.get("stride", 4), height=size, width=data.get("width", size))
-    common = dict(captions=data.get("captions"), cache_dir=data.get("cache_dir"), flow_method=data.get("flow_method"),
-                  raft_weights=data.get("raft_weights"), seed=data.get("seed", 0))
+    common = dict(
+        captions=data.get("captions"),
+        cache_dir=data.get("cache_dir"),
+        flow_method=data.get("flow_method"),
+        raft_weights=data.get("raft_weights"),
+        seed=data.get("seed", 0),
+    )
     if kind == "webvid":
         from .data.webvid import WebVidFolderDataset
 
         return WebVidFolderDataset(data["csv"], data.get("video_dir"), spec, **common)
     from .data.webvid import VideoShardDataset
 
-    return VideoShardDataset(data["shards"], spec, repeat=True, shuffle_buffer=data.get("shuffle_buffer", 64),
-                             shuffle_shards=data.get("shuffle_shards", True), **common)
+    return VideoShardDataset(
+        data["shards"],
+        spec,
+        repeat=True,
+        shuffle_buffer=data.get("shuffle_buffer", 64),
+        shuffle_shards=data.get("shuffle_shards", True),
+        **common,
+    )
 
 
 def step_indices(step: int, batch: int, length: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
@@ -321,7 +353,9 @@ class TextCache:
 def noised_with_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, generator: torch.Generator, device):
     """Random training timesteps, `clean` noised to them, and what the UNet must predict there (the scheduler's
     `prediction_type`: the velocity, the noise or the clean sample)."""
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator).to(device)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator).to(
+        device
+    )
     noisy = scheduler.add_noise(clean, noise, timesteps)
     prediction_type = scheduler.config.prediction_type
     if prediction_type == "v_prediction":
@@ -329,7 +363,9 @@ def noised_with_target(scheduler, clean: torch.Tensor, noise: torch.Tensor, gene
     return timesteps, noisy, noise if prediction_type == "epsilon" else clean
 
 
-def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device) -> torch.Tensor:
+def training_loss(
+    pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, generator: torch.Generator, device
+) -> torch.Tensor:
     """One micro-batch's MSE loss against the target of the scheduler's `prediction_type`, with FYC conditioning.
     `unet` may be wrapped (DDP); its configuration is read from `pipe.unet`."""
     scheduler = pipe.scheduler
@@ -355,13 +391,17 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
 
     # The mask is the flow-derived motion mask (paper §4.1); at inference it is the user's region.
     mask = region_mask_latent(batch["motion_mask"].to(device).float()[:, None], size)
-    first = mask_first_frame_latent(first_frame_latent, cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator)
+    first = mask_first_frame_latent(
+        first_frame_latent, cfg.first_frame_mask_ratio, cfg.first_frame_mask_patch, generator
+    )
     input_mask = mask
     if cfg.clicked_mask_ratio > 0:
         if "region_mask" not in batch:
-            raise ValueError("train.clicked_mask_ratio needs clips that know their moving regions (synthetic data); this data "
-                             "has none, or comes from a latent cache built before region masks were stored: rebuild the "
-                             "cache (delete data.cache's folder) or set train.clicked_mask_ratio to 0")
+            raise ValueError(
+                "train.clicked_mask_ratio needs clips that know their moving regions (synthetic data); this data "
+                "has none, or comes from a latent cache built before region masks were stored: rebuild the "
+                "cache (delete data.cache's folder) or set train.clicked_mask_ratio to 0"
+            )
         clicked = region_mask_latent(batch["region_mask"].to(device).float()[:, None], size)
         use = (rand(b) < cfg.clicked_mask_ratio).float().view(b, 1, 1, 1)
         input_mask = use * clicked + (1 - use) * mask
@@ -379,13 +419,17 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     region_kwargs = {}
     if cfg.stage >= 2 and cfg.regional_prompt_ratio > 0:
         if "region_mask" not in batch:
-            raise ValueError("train.regional_prompt_ratio needs clips that know their moving regions (synthetic data), "
-                             "as train.clicked_mask_ratio does: rebuild the latent cache or set it to 0")
+            raise ValueError(
+                "train.regional_prompt_ratio needs clips that know their moving regions (synthetic data), "
+                "as train.clicked_mask_ratio does: rebuild the latent cache or set it to 0"
+            )
         regional = (rand(b) < cfg.regional_prompt_ratio).view(b, 1, 1)
         # The pipeline's soft region masks; zero where the clip stays global.
         region_masks = region_prompt_masks(batch["region_mask"].to(device)[:, None], size)
-        region_kwargs = {"region_masks": (region_masks * regional[..., None]).to(dtype),
-                         "region_encoder_hidden_states": text[:, None]}
+        region_kwargs = {
+            "region_masks": (region_masks * regional[..., None]).to(dtype),
+            "region_encoder_hidden_states": text[:, None],
+        }
         empty = texts([""] * b).to(dtype)
         text = torch.where(regional, empty, text)
         if motion is not None:
@@ -394,7 +438,9 @@ def training_loss(pipe, unet, batch: dict, texts: TextCache, cfg: TrainConfig, g
     ofm[rand(b) < cfg.ofm_dropout] = float("nan")
 
     model_input = torch.cat([noisy, condition], dim=1).to(pipe.unet.dtype)
-    prediction = unet(model_input, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion, **region_kwargs).sample.float()
+    prediction = unet(
+        model_input, timesteps, text, ofm=ofm, motion_encoder_hidden_states=motion, **region_kwargs
+    ).sample.float()
     error = (prediction - target) ** 2
     if cfg.region_loss_weight != 1.0:
         error = error * (1 + (cfg.region_loss_weight - 1) * mask[:, :, None])
@@ -431,11 +477,23 @@ def make_accelerator(cfg: TrainConfig, out: Path):
         cpu, kwargs["kwargs_handlers"] = False, [InitProcessGroupKwargs(backend="gloo")]
     # Without an accelerator, Accelerate only joins the processes that torchrun / `accelerate launch` started
     # (multi-CPU, gloo) when told it runs on the CPU.
-    accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
-                              log_with=None, project_dir=str(out), cpu=cpu, **kwargs)
-    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and accelerator.distributed_type != DistributedType.FSDP:
-        warnings.warn(f"FSDP was asked for, but Accelerate enables it only on GPUs and other accelerators: this run is "
-                      f"{accelerator.distributed_type.value} (every process holds the whole model and optimizer)", stacklevel=2)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        mixed_precision=cfg.mixed_precision,
+        log_with=None,
+        project_dir=str(out),
+        cpu=cpu,
+        **kwargs,
+    )
+    if (
+        os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        and accelerator.distributed_type != DistributedType.FSDP
+    ):
+        warnings.warn(
+            f"FSDP was asked for, but Accelerate enables it only on GPUs and other accelerators: this run is "
+            f"{accelerator.distributed_type.value} (every process holds the whole model and optimizer)",
+            stacklevel=2,
+        )
     return accelerator
 
 
@@ -464,8 +522,13 @@ def train(config: Config, resume: bool = False) -> Path:
     dataset = _dataset(config, run)
     batches = _batches(dataset, _resume(run), run)
     loss_fn = loss_function(config)
-    progress = tqdm(range(run.start_step, cfg.max_steps), initial=run.start_step, total=cfg.max_steps, desc="train",
-                    disable=not run.accelerator.is_local_main_process)
+    progress = tqdm(
+        range(run.start_step, cfg.max_steps),
+        initial=run.start_step,
+        total=cfg.max_steps,
+        desc="train",
+        disable=not run.accelerator.is_local_main_process,
+    )
     started = time.time()
     for step in progress:
         loss = _step(run, batches, step, loss_fn)
@@ -516,8 +579,10 @@ def _setup(config: Config, resume: bool) -> _Run:
     accelerator = make_accelerator(cfg, Path(config.output_dir))
     sharded = is_sharded(accelerator)
     if sharded and cfg.use_ema:
-        raise ValueError(f"train.use_ema is not supported with {accelerator.distributed_type.value} (the EMA copy would not be "
-                         "sharded): turn it off, or train with plain data parallelism (DDP)")
+        raise ValueError(
+            f"train.use_ema is not supported with {accelerator.distributed_type.value} (the EMA copy would not be "
+            "sharded): turn it off, or train with plain data parallelism (DDP)"
+        )
     set_seed(config.seed)
     device = accelerator.device
 
@@ -547,8 +612,20 @@ def _setup(config: Config, resume: bool) -> _Run:
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
     # FSDP clips the global norm only when handed the wrapped model's own parameter list.
     clip_params = list(unet.parameters()) if sharded else params
-    return _Run(config, accelerator, pipe, unet, params, clip_params, optimizer, lr_scheduler, ema, TextCache(pipe, device),
-                plain_unet, latest)
+    return _Run(
+        config,
+        accelerator,
+        pipe,
+        unet,
+        params,
+        clip_params,
+        optimizer,
+        lr_scheduler,
+        ema,
+        TextCache(pipe, device),
+        plain_unet,
+        latest,
+    )
 
 
 def _dataset(config: Config, run: _Run):
@@ -561,17 +638,26 @@ def _dataset(config: Config, run: _Run):
     stream = isinstance(dataset, IterableDataset)
     if config.data.get("cache"):
         if stream:
-            raise ValueError("data.cache (clips encoded once by the VAE) needs map-style data (kind webvid or synthetic); "
-                             "remove it to train from tar shards")
+            raise ValueError(
+                "data.cache (clips encoded once by the VAE) needs map-style data (kind webvid or synthetic); "
+                "remove it to train from tar shards"
+            )
         from .data.latent_cache import LatentCacheDataset, build_latent_cache, vae_fingerprint
 
         if accelerator.is_main_process:
-            build_latent_cache(dataset, run.pipe.encode_first_frame, config.data["cache"], vae_fingerprint(run.pipe.vae),
-                               progress=accelerator.is_local_main_process)
+            build_latent_cache(
+                dataset,
+                run.pipe.encode_first_frame,
+                config.data["cache"],
+                vae_fingerprint(run.pipe.vae),
+                progress=accelerator.is_local_main_process,
+            )
         accelerator.wait_for_everyone()
         dataset = LatentCacheDataset(config.data["cache"])
     if not stream and not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
-        raise ValueError("training needs a map-style dataset (data.kind webvid or synthetic) or tar shards (data.kind shards)")
+        raise ValueError(
+            "training needs a map-style dataset (data.kind webvid or synthetic) or tar shards (data.kind shards)"
+        )
     return dataset
 
 
@@ -628,7 +714,10 @@ class _StreamBatches:
         dataset.set_distributed(accelerator.process_index, accelerator.num_processes)
         if streams is not None:
             same = (streams["world_size"], streams["num_workers"], streams.get("seed", seed)) == (
-                accelerator.num_processes, cfg.num_workers, seed)
+                accelerator.num_processes,
+                cfg.num_workers,
+                seed,
+            )
             positions = {int(s): tuple(p) for s, p in streams["positions"].items()}
             if same:
                 self.next_stream = streams["next_worker_stream"]
@@ -640,9 +729,15 @@ class _StreamBatches:
                 accelerator.print(
                     f"the checkpoint's data streams were for {streams['world_size']} process(es) x {streams['num_workers']} "
                     f"worker(s) (seed {streams.get('seed', seed)}); this run has {accelerator.num_processes} x "
-                    f"{cfg.num_workers} (seed {seed}): the streams start pass {new_pass} instead of continuing")
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, collate_fn=_collate,
-                            prefetch_factor=2 if cfg.num_workers else None)
+                    f"{cfg.num_workers} (seed {seed}): the streams start pass {new_pass} instead of continuing"
+                )
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            num_workers=cfg.num_workers,
+            collate_fn=_collate,
+            prefetch_factor=2 if cfg.num_workers else None,
+        )
         self.batches = iter(loader)
 
     def __call__(self, micro: int) -> dict:
@@ -652,7 +747,8 @@ class _StreamBatches:
             raise RuntimeError(
                 f"process {self.accelerator.process_index}'s data stream ended at micro-step {micro}: a stream found no "
                 f"usable video in a whole pass. There are {self.accelerator.num_processes * self.workers} streams "
-                "(processes x workers); add shards or videos, or use fewer workers") from None
+                "(processes x workers); add shards or videos, or use fewer workers"
+            ) from None
         for s, epoch, ordinal, taken in batch.pop("stream_position"):
             self.positions[s] = (epoch, ordinal, taken)
         self.next_stream = (self.next_stream + 1) % self.workers
@@ -663,9 +759,13 @@ class _StreamBatches:
         from accelerate.utils import gather_object
 
         gathered = gather_object([{str(s): list(p) for s, p in self.positions.items()}])
-        return {"world_size": self.accelerator.num_processes, "num_workers": self.num_workers,
-                "next_worker_stream": self.next_stream, "seed": self.seed,
-                "positions": {s: p for part in gathered for s, p in part.items()}}
+        return {
+            "world_size": self.accelerator.num_processes,
+            "num_workers": self.num_workers,
+            "next_worker_stream": self.next_stream,
+            "seed": self.seed,
+            "positions": {s: p for part in gathered for s, p in part.items()},
+        }
 
 
 def _step(run: _Run, batches, step: int, loss_fn) -> float:
@@ -677,11 +777,15 @@ def _step(run: _Run, batches, step: int, loss_fn) -> float:
         batch = batches(global_micro)
         if "skipped" in batch:
             run.skipped_videos += int(batch.pop("skipped").sum())
-        generator = torch.Generator().manual_seed(run.config.seed * 7919 + global_micro * 104729 + accelerator.process_index)
+        generator = torch.Generator().manual_seed(
+            run.config.seed * 7919 + global_micro * 104729 + accelerator.process_index
+        )
         with accelerator.accumulate(run.unet):
             loss = loss_fn(run.pipe, run.unet, batch, run.texts, cfg, generator, accelerator.device)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate or check the data")
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at step {step}; lower the learning rate or check the data"
+                )
             accelerator.backward(loss)
             if accelerator.sync_gradients and cfg.max_grad_norm:
                 accelerator.clip_grad_norm_(run.clip_params, cfg.max_grad_norm)
@@ -712,8 +816,18 @@ def _log_and_checkpoint(run: _Run, batches, done: int, loss: float, seconds: flo
         with (run.out / "log.jsonl").open("a") as log:
             log.write(json.dumps(entry) + "\n")
     if checkpoint_step:
-        save_accelerated_checkpoint(accelerator, run.out / "checkpoints", done, cfg.keep_checkpoints, run.unet, run.optimizer,
-                                    run.lr_scheduler, run.ema, batches.state(), skipped_videos=run.skipped_total)
+        save_accelerated_checkpoint(
+            accelerator,
+            run.out / "checkpoints",
+            done,
+            cfg.keep_checkpoints,
+            run.unet,
+            run.optimizer,
+            run.lr_scheduler,
+            run.ema,
+            batches.state(),
+            skipped_videos=run.skipped_total,
+        )
 
 
 def _finish(run: _Run) -> Path:
@@ -721,9 +835,13 @@ def _finish(run: _Run) -> Path:
     cfg, accelerator, pipe = run.config.train, run.accelerator, run.pipe
     accelerator.wait_for_everyone()
     if run.start_step < cfg.max_steps and run.skipped_total:
-        accelerator.print(f"skipped {run.skipped_total} bad video(s) (corrupt, missing or too short); see the warnings above")
+        accelerator.print(
+            f"skipped {run.skipped_total} bad video(s) (corrupt, missing or too short); see the warnings above"
+        )
     final = run.out / "pipeline"
-    full_state = accelerator.get_state_dict(run.unet) if run.sharded else None  # gathered from the shards (a collective)
+    full_state = (
+        accelerator.get_state_dict(run.unet) if run.sharded else None
+    )  # gathered from the shards (a collective)
     if accelerator.is_main_process:
         if run.ema is not None:
             run.ema.copy_to(run.params)
@@ -755,7 +873,9 @@ def write_training_config(folder: str | Path, config: Config, **facts) -> None:
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, required=True, help="YAML config (see configs/tiny.yaml, configs/paper.yaml)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="YAML config (see configs/tiny.yaml, configs/paper.yaml)"
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     parser.add_argument("--output-dir", type=Path, default=None, help="override output_dir")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output dir")
@@ -763,9 +883,15 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set train.first_frame_mask_ratio=0.7 (repeatable; "
-                        "the value is read as YAML)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set train.first_frame_mask_ratio=0.7 (repeatable; "
+        "the value is read as YAML)",
+    )
 
 
 def run(args) -> int:

@@ -50,8 +50,17 @@ def data_state(path: str | Path) -> dict | None:
     return json.loads(file.read_text()) if file.exists() else None
 
 
-def write_checkpoint(root: str | Path, step: int, keep: int, weights: dict[str, dict[str, torch.Tensor]],
-                     optimizer=None, lr_scheduler=None, ema=None, data_streams: dict | None = None, **counts) -> Path:
+def write_checkpoint(
+    root: str | Path,
+    step: int,
+    keep: int,
+    weights: dict[str, dict[str, torch.Tensor]],
+    optimizer=None,
+    lr_scheduler=None,
+    ema=None,
+    data_streams: dict | None = None,
+    **counts,
+) -> Path:
     """Write checkpoint `step` under `root`, then delete all but the `keep` newest (`keep` 0: delete none).
 
     Args:
@@ -81,8 +90,18 @@ def write_checkpoint(root: str | Path, step: int, keep: int, weights: dict[str, 
     return path
 
 
-def save_accelerated_checkpoint(accelerator, root: str | Path, step: int, keep: int, unet, optimizer, lr_scheduler,
-                                ema=None, data_streams: dict | None = None, **counts) -> Path:
+def save_accelerated_checkpoint(
+    accelerator,
+    root: str | Path,
+    step: int,
+    keep: int,
+    unet,
+    optimizer,
+    lr_scheduler,
+    ema=None,
+    data_streams: dict | None = None,
+    **counts,
+) -> Path:
     """`write_checkpoint` for a run under Accelerate. Every process calls it: gathering the weights (and, when the
     optimizer is sharded, `Accelerator.save_state`) is a collective; process 0 writes."""
     path = checkpoint_folder(root, step)
@@ -92,8 +111,17 @@ def save_accelerated_checkpoint(accelerator, root: str | Path, step: int, keep: 
         accelerator.save_state(str(path / ACCELERATE_STATE))
         accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_checkpoint(root, step, keep, {"unet": weights}, None if sharded else optimizer, None if sharded else lr_scheduler,
-                         ema, data_streams, **counts)
+        write_checkpoint(
+            root,
+            step,
+            keep,
+            {"unet": weights},
+            None if sharded else optimizer,
+            None if sharded else lr_scheduler,
+            ema,
+            data_streams,
+            **counts,
+        )
     accelerator.wait_for_everyone()
     return path
 
@@ -130,15 +158,21 @@ def restore_checkpoint(path: str | Path, optimizer, lr_scheduler, ema=None, acce
     if sharded and accelerate_state.exists():
         accelerator.load_state(str(accelerate_state))
     elif sharded:
-        warnings.warn(f"{path} was written without FSDP/DeepSpeed: its optimizer state does not fit the sharded "
-                      "optimizer, so Adam's moments start again (weights and LR schedule resume)", stacklevel=2)
+        warnings.warn(
+            f"{path} was written without FSDP/DeepSpeed: its optimizer state does not fit the sharded "
+            "optimizer, so Adam's moments start again (weights and LR schedule resume)",
+            stacklevel=2,
+        )
         lr_scheduler.load_state_dict(_load(path / "lr_scheduler.pt"))
     elif (path / "optimizer.pt").exists():
         optimizer.load_state_dict(_load(path / "optimizer.pt"))
         lr_scheduler.load_state_dict(_load(path / "lr_scheduler.pt"))
     else:
-        warnings.warn(f"{path} was written by a sharded (FSDP/DeepSpeed) run: its optimizer state does not fit this "
-                      "unsharded run, so Adam's moments start again (weights and LR schedule resume)", stacklevel=2)
+        warnings.warn(
+            f"{path} was written by a sharded (FSDP/DeepSpeed) run: its optimizer state does not fit this "
+            "unsharded run, so Adam's moments start again (weights and LR schedule resume)",
+            stacklevel=2,
+        )
         lr_scheduler.load_state_dict(_load(accelerate_state / "scheduler.bin"))
     if ema is not None:
         ema.load_state_dict(_load(path / "ema.pt"))

@@ -102,7 +102,7 @@ class VAEConfig:
     train: VAETrainConfig = field(default_factory=VAETrainConfig)
 
     @classmethod
-    def from_yaml(cls, path, overrides=()) -> "VAEConfig":
+    def from_yaml(cls, path, overrides=()) -> VAEConfig:
         """The config in the YAML file at `path`, with "section.key=value" `overrides` applied."""
         from .config import dataclass_from_yaml
 
@@ -113,12 +113,16 @@ class VAEConfig:
     def check(self) -> None:
         lo, hi = self.data.crop_size
         if lo > hi or lo % SIZE_MULTIPLE or hi % SIZE_MULTIPLE:
-            raise ValueError(f"data.crop_size {self.data.crop_size}: give [min, max], both multiples of {SIZE_MULTIPLE}")
+            raise ValueError(
+                f"data.crop_size {self.data.crop_size}: give [min, max], both multiples of {SIZE_MULTIPLE}"
+            )
         for name in self.data.extra_photos:
             if name not in EXTRA_PHOTOS:
                 raise ValueError(f"data.extra_photos: unknown photo {name!r}; choose from {', '.join(EXTRA_PHOTOS)}")
         if self.train.decoder_only and not self.init_from:
-            raise ValueError("train.decoder_only needs init_from: the trained VAE whose encoder (latent space) it keeps")
+            raise ValueError(
+                "train.decoder_only needs init_from: the trained VAE whose encoder (latent space) it keeps"
+            )
 
 
 # -- photographs and crops -------------------------------------------------------------------------------
@@ -169,7 +173,9 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().float()
 
 
-def training_batch(photos: list[np.ndarray], data: VAEDataConfig, batch_size: int, seed: int, step: int) -> torch.Tensor:
+def training_batch(
+    photos: list[np.ndarray], data: VAEDataConfig, batch_size: int, seed: int, step: int
+) -> torch.Tensor:
     """(B, 3, S, S) crops in [-1, 1] for `step`; a function of (seed, step) only."""
     rng = np.random.default_rng([seed, step])
     lo, hi = data.crop_size
@@ -195,7 +201,9 @@ def working_size(height: int, width: int, short_side: int, multiple: int = SIZE_
     """(height, width) with the short side at `short_side`, aspect kept, both rounded to `multiple`
     (as `FollowYourClickPipeline.default_size` does)."""
     scale = short_side / min(height, width)
-    return max(multiple, round(height * scale / multiple) * multiple), max(multiple, round(width * scale / multiple) * multiple)
+    return max(multiple, round(height * scale / multiple) * multiple), max(
+        multiple, round(width * scale / multiple) * multiple
+    )
 
 
 def heldout_photos(short_side: int) -> dict[str, torch.Tensor]:
@@ -216,8 +224,11 @@ def heldout_crops(data: VAEDataConfig, seed: int = 1234) -> torch.Tensor:
     """Fixed random crops of the "eval" photographs, no jitter or flips: (N, 3, S, S) in [-1, 1]."""
     plain = VAEDataConfig(scale_range=data.scale_range, flip=False, colour_jitter=0.0)
     rng = np.random.default_rng(seed)
-    crops = [random_crop(rng, load_photo(name), data.eval_crop_size, plain)
-             for name in photo_names("eval") for _ in range(data.eval_crops_per_photo)]
+    crops = [
+        random_crop(rng, load_photo(name), data.eval_crop_size, plain)
+        for name in photo_names("eval")
+        for _ in range(data.eval_crops_per_photo)
+    ]
     return _to_tensor(crops)
 
 
@@ -297,11 +308,15 @@ def latent_statistics(vae, photos: list[np.ndarray], data: VAEDataConfig, seed: 
     plain = VAEDataConfig(scale_range=data.scale_range, flip=False, colour_jitter=0.0)
     rng = np.random.default_rng([seed, 7])
     size = data.crop_size[0]
-    crops = _to_tensor([random_crop(rng, photos[i], size, plain) for i in rng.integers(0, len(photos), data.scaling_crops)])
+    crops = _to_tensor(
+        [random_crop(rng, photos[i], size, plain) for i in rng.integers(0, len(photos), data.scaling_crops)]
+    )
     param = next(vae.parameters())
     was_training = vae.training
     vae.eval()
-    latents = torch.cat([vae.encode(c.to(param.device, param.dtype)).latent_dist.mode().float() for c in crops.split(8)])
+    latents = torch.cat(
+        [vae.encode(c.to(param.device, param.dtype)).latent_dist.mode().float() for c in crops.split(8)]
+    )
     vae.train(was_training)
     return {"mean": float(latents.mean()), "std": float(latents.std())}
 
@@ -344,7 +359,9 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         from diffusers import AutoencoderKL
 
         if not Path(config.init_from).is_dir():
-            raise FileNotFoundError(f"init_from: {config.init_from} is not a saved AutoencoderKL folder; train the earlier stage first")
+            raise FileNotFoundError(
+                f"init_from: {config.init_from} is not a saved AutoencoderKL folder; train the earlier stage first"
+            )
         vae = AutoencoderKL.from_pretrained(config.init_from, torch_dtype=torch.float32).to(device).train()
     else:
         vae = build_vae(config.vae).to(device).train()
@@ -369,11 +386,22 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
     eval_crops, eval_photos = heldout_crops(data), heldout_photos(data.eval_short_side)
     n_params = sum(p.numel() for p in vae.parameters())
     if start_step == 0:
-        _log(log_path, {"event": "start", "parameters": n_params, "photos": len(photos), "device": str(device),
-                        "config": asdict(config)})
+        _log(
+            log_path,
+            {
+                "event": "start",
+                "parameters": n_params,
+                "photos": len(photos),
+                "device": str(device),
+                "config": asdict(config),
+            },
+        )
     batches = torch.utils.data.DataLoader(
-        _StepBatches(photos, data, cfg.batch_size, config.seed, cfg.max_steps), batch_size=None,
-        sampler=range(start_step, cfg.max_steps), num_workers=cfg.num_workers, prefetch_factor=4 if cfg.num_workers else None,
+        _StepBatches(photos, data, cfg.batch_size, config.seed, cfg.max_steps),
+        batch_size=None,
+        sampler=range(start_step, cfg.max_steps),
+        num_workers=cfg.num_workers,
+        prefetch_factor=4 if cfg.num_workers else None,
     )
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -383,7 +411,9 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
         loss, terms = vae_loss(vae, images, cfg, generator)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower train.learning_rate or check the data")
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {step}; lower train.learning_rate or check the data"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm:
@@ -392,14 +422,31 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         lr_scheduler.step()
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.max_steps:
-            _log(log_path, {"step": done, "loss": round(float(loss.detach()), 5), **{k: round(v, 6) for k, v in terms.items()},
-                            "lr": lr_scheduler.get_last_lr()[0], "size": images.shape[-1],
-                            "seconds": round(time.time() - started, 1)})
+            _log(
+                log_path,
+                {
+                    "step": done,
+                    "loss": round(float(loss.detach()), 5),
+                    **{k: round(v, 6) for k, v in terms.items()},
+                    "lr": lr_scheduler.get_last_lr()[0],
+                    "size": images.shape[-1],
+                    "seconds": round(time.time() - started, 1),
+                },
+            )
         if done % cfg.eval_every == 0 or done == cfg.max_steps:
-            _log(log_path, {"step": done, "eval": evaluate(vae, eval_crops, eval_photos), "seconds": round(time.time() - started, 1)})
+            _log(
+                log_path,
+                {
+                    "step": done,
+                    "eval": evaluate(vae, eval_crops, eval_photos),
+                    "seconds": round(time.time() - started, 1),
+                },
+            )
         timed = cfg.checkpoint_minutes and time.time() - last_checkpoint > 60 * cfg.checkpoint_minutes
         if done % cfg.checkpoint_every == 0 or done == cfg.max_steps or timed:
-            write_checkpoint(checkpoints, done, cfg.keep_checkpoints, {"vae": vae.state_dict()}, optimizer, lr_scheduler)
+            write_checkpoint(
+                checkpoints, done, cfg.keep_checkpoints, {"vae": vae.state_dict()}, optimizer, lr_scheduler
+            )
             last_checkpoint = time.time()
 
     stats = latent_statistics(vae, photos, data, config.seed)
@@ -407,9 +454,17 @@ def train_vae(config: VAEConfig, resume: bool = False, device: str | None = None
         vae.register_to_config(scaling_factor=round(1.0 / stats["std"], 5))
     final = out / "vae"
     vae.eval().to("cpu").save_pretrained(final, safe_serialization=True)
-    _log(log_path, {"event": "saved", "path": str(final), "latent_mean": round(stats["mean"], 5),
-                    "latent_std": round(stats["std"], 5), "scaling_factor": vae.config.scaling_factor,
-                    "seconds": round(time.time() - started, 1)})
+    _log(
+        log_path,
+        {
+            "event": "saved",
+            "path": str(final),
+            "latent_mean": round(stats["mean"], 5),
+            "latent_std": round(stats["std"], 5),
+            "scaling_factor": vae.config.scaling_factor,
+            "seconds": round(time.time() - started, 1),
+        },
+    )
     return final
 
 
@@ -422,12 +477,16 @@ def export_vae(source: Path, destination: Path, dtype: str, data: VAEDataConfig,
     crops, photos = heldout_crops(data), heldout_photos(data.eval_short_side)
     reference = AutoencoderKL.from_pretrained(source, torch_dtype=torch.float32)
     before = evaluate(reference, crops, photos)
-    AutoencoderKL.from_pretrained(source, torch_dtype=getattr(torch, dtype)).save_pretrained(destination, safe_serialization=True)
+    AutoencoderKL.from_pretrained(source, torch_dtype=getattr(torch, dtype)).save_pretrained(
+        destination, safe_serialization=True
+    )
     after = evaluate(AutoencoderKL.from_pretrained(destination, torch_dtype=torch.float32), crops, photos)
     drop = before["photos_psnr_mean"] - after["photos_psnr_mean"]
     if drop > tolerance_db:
         shutil.rmtree(destination, ignore_errors=True)
-        raise ValueError(f"{dtype} weights lose {drop:.3f} dB of held-out PSNR (> {tolerance_db}); export float32 instead")
+        raise ValueError(
+            f"{dtype} weights lose {drop:.3f} dB of held-out PSNR (> {tolerance_db}); export float32 instead"
+        )
     return {"float32": before, dtype: after, "path": str(destination)}
 
 
@@ -436,15 +495,30 @@ def export_vae(source: Path, destination: Path, dtype: str, data: VAEDataConfig,
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="YAML config (see configs/demo_vae.yaml)")
-    parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps (the LR schedule keeps train.lr_schedule_steps if set)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="override train.max_steps (the LR schedule keeps train.lr_schedule_steps if set)",
+    )
     parser.add_argument("--output-dir", type=Path, default=None, help="override output_dir")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output dir")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
-                        help="after training, also write the VAE here (e.g. weights/demo/vae), in --dtype")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="after training, also write the VAE here (e.g. weights/demo/vae), in --dtype",
+    )
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="dtype of --export")
-    parser.add_argument("--evaluate", type=Path, default=None, metavar="DIR",
-                        help="only measure the held-out PSNR of the saved AutoencoderKL in DIR and print it as JSON")
+    parser.add_argument(
+        "--evaluate",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="only measure the held-out PSNR of the saved AutoencoderKL in DIR and print it as JSON",
+    )
     from .train import add_set_argument
 
     add_set_argument(parser)

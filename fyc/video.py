@@ -151,14 +151,14 @@ def composite_background(frames, original_image, mask, dilate_px: int = 4, feath
     if frames_array.ndim != 4 or frames_array.shape[-1] != 3:
         raise ValueError(f"Expected frames of shape (F, H, W, 3), got {frames_array.shape}.")
     height, width = frames_array.shape[1:3]
-    original = np.asarray(original_image.convert("RGB")) if hasattr(original_image, "convert") else np.asarray(original_image)
+    original = (
+        np.asarray(original_image.convert("RGB")) if hasattr(original_image, "convert") else np.asarray(original_image)
+    )
     if original.ndim != 3 or original.shape[-1] != 3:
         raise ValueError(f"Expected the original image as (H, W, 3) RGB, got shape {original.shape}.")
     mask = np.asarray(mask)
     if mask.shape != original.shape[:2]:
-        raise ValueError(
-            f"The mask {mask.shape} and the original image {original.shape[:2]} must have the same size."
-        )
+        raise ValueError(f"The mask {mask.shape} and the original image {original.shape[:2]} must have the same size.")
     if dilate_px < 0 or feather_px < 0:
         raise ValueError("dilate_px and feather_px must be >= 0.")
 

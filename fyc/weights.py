@@ -140,8 +140,11 @@ def pipeline_folders(weights_dir: str | Path | None = None) -> list[Path]:
             if index.is_file() and _class_name(index) in PIPELINE_CLASSES:
                 others.append(folder)
     others.sort(key=lambda p: (p / "model_index.json").stat().st_mtime, reverse=True)
-    return [folder for folder in [root / TRAINED_DIR, *others, *(root / name for name in SHIPPED_DIRS)]
-            if (folder / "model_index.json").is_file()]
+    return [
+        folder
+        for folder in [root / TRAINED_DIR, *others, *(root / name for name in SHIPPED_DIRS)]
+        if (folder / "model_index.json").is_file()
+    ]
 
 
 def find_pipeline(weights_dir: str | Path | None = None) -> Path:
@@ -210,9 +213,7 @@ def _pipeline_class(folder: Path, hint: str | None):
     """The pipeline class `folder/model_index.json` names (one of `PIPELINE_CLASSES`)."""
     index_file = folder / "model_index.json"
     if not index_file.is_file():
-        raise FileNotFoundError(
-            f"{index_file} not found: {folder} is not a saved pipeline folder.{restore_hint(hint)}"
-        )
+        raise FileNotFoundError(f"{index_file} not found: {folder} is not a saved pipeline folder.{restore_hint(hint)}")
     class_name = read_json(index_file, hint).get("_class_name")
     if class_name not in PIPELINE_CLASSES:
         raise ValueError(
@@ -326,8 +327,11 @@ def describe(pipe) -> str:
     folder = Path(str(getattr(pipe, "name_or_path", "") or ""))
     if is_motion_field(pipe):
         if not name:
-            name = "motion-field demo model" if folder.name == DEMO_MOTION_DIR else (
-                f"motion-field model ({folder.name})" if folder.name else "motion-field model")
+            name = (
+                "motion-field demo model"
+                if folder.name == DEMO_MOTION_DIR
+                else (f"motion-field model ({folder.name})" if folder.name else "motion-field model")
+            )
         parts = [name, f"photo's size up to {DEFAULT_MAX_SIDE} px"]
     else:
         parts = [_latent_name(pipe, name, folder), f"{pipe.native_size} px"]

@@ -45,9 +45,27 @@ def running_app(tmp_dir: Path, *extra_args: str, env: dict | None = None, startu
     env.pop("SPACE_ID", None)
     log = open(tmp_dir / "app.log", "w")
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--weights", str(weights),
-         "--segmenter", "classical", "--steps", "2", "--frames", "4", *extra_args],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            str(REPO / "app.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--weights",
+            str(weights),
+            "--segmenter",
+            "classical",
+            "--steps",
+            "2",
+            "--frames",
+            "4",
+            *extra_args,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -19,10 +19,21 @@ import torch
 
 # -- Stable Diffusion (LDM layout) ------------------------------------------------------------------------------
 
-_UNET_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
-                "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
-_UNET_TOP = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
-             "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+_UNET_RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
+_UNET_TOP = {
+    "time_embedding.linear_1": "time_embed.0",
+    "time_embedding.linear_2": "time_embed.2",
+    "conv_in": "input_blocks.0.0",
+    "conv_norm_out": "out.0",
+    "conv_out": "out.2",
+}
 
 
 def _resnet_key(rest: str, table: dict) -> str:
@@ -39,7 +50,7 @@ def unet_to_ldm(state: dict, config) -> dict:
         parts = key.split(".")
         top = next((dif for dif in _UNET_TOP if key.startswith(dif + ".")), None)
         if top is not None:
-            new = _UNET_TOP[top] + key[len(top):]
+            new = _UNET_TOP[top] + key[len(top) :]
         elif parts[0] == "down_blocks":
             b = int(parts[1])
             if parts[2] == "downsamplers":
@@ -47,8 +58,11 @@ def unet_to_ldm(state: dict, config) -> dict:
             else:
                 slot = 1 + b * per_block + int(parts[3])
                 rest = ".".join(parts[4:])
-                new = (f"input_blocks.{slot}.0.{_resnet_key(rest, _UNET_RESNET)}" if parts[2] == "resnets"
-                       else f"input_blocks.{slot}.1.{rest}")
+                new = (
+                    f"input_blocks.{slot}.0.{_resnet_key(rest, _UNET_RESNET)}"
+                    if parts[2] == "resnets"
+                    else f"input_blocks.{slot}.1.{rest}"
+                )
         elif parts[0] == "mid_block":
             rest = ".".join(parts[3:])
             if parts[1] == "resnets":
@@ -63,8 +77,11 @@ def unet_to_ldm(state: dict, config) -> dict:
             else:
                 slot = b * per_block + int(parts[3])
                 rest = ".".join(parts[4:])
-                new = (f"output_blocks.{slot}.0.{_resnet_key(rest, _UNET_RESNET)}" if parts[2] == "resnets"
-                       else f"output_blocks.{slot}.1.{rest}")
+                new = (
+                    f"output_blocks.{slot}.0.{_resnet_key(rest, _UNET_RESNET)}"
+                    if parts[2] == "resnets"
+                    else f"output_blocks.{slot}.1.{rest}"
+                )
         else:
             raise KeyError(f"no LDM name for UNet key {key}")
         out["model.diffusion_model." + new] = value
@@ -161,8 +178,13 @@ def write_sd_config_folder(folder: str | Path, vae, text_encoder, tokenizer, une
 
 # -- AnimateDiff (original layout) ------------------------------------------------------------------------------
 
-_ANIMATEDIFF_BLOCK = {"norm1": "norms.0", "norm2": "norms.1", "norm3": "ff_norm",
-                      "attn1": "attention_blocks.0", "attn2": "attention_blocks.1"}
+_ANIMATEDIFF_BLOCK = {
+    "norm1": "norms.0",
+    "norm2": "norms.1",
+    "norm3": "ff_norm",
+    "attn1": "attention_blocks.0",
+    "attn2": "attention_blocks.1",
+}
 
 
 def adapter_to_original(state: dict) -> dict:

@@ -51,8 +51,15 @@ REGION = json.dumps([{"points": [[30, 32, 1]], "prompt": "sway"}])
 def animate(client, image, regions=REGION, ofm=8.0, seed=0, **kw):
     settings = {**FAST, **kw}
     return client.predict(
-        handle_file(str(image)), regions, ofm, seed, settings["num_inference_steps"], settings["num_frames"],
-        settings["fps"], settings.get("keep_background", True), api_name="/animate",
+        handle_file(str(image)),
+        regions,
+        ofm,
+        seed,
+        settings["num_inference_steps"],
+        settings["num_frames"],
+        settings["fps"],
+        settings.get("keep_background", True),
+        api_name="/animate",
     )
 
 

@@ -124,7 +124,9 @@ def test_click_without_image_says_what_to_do(events):
 
 def test_apply_regions_json(events, photo):
     session = uploaded(events, photo)
-    out = events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "sway"}, {"points": [[80, 55, 1]], "prompt": "nod"}]')
+    out = events.apply_regions(
+        session, '[{"points": [[30, 32, 1]], "prompt": "sway"}, {"points": [[80, 55, 1]], "prompt": "nod"}]'
+    )
     assert [obj.prompt for obj in session.objects] == ["sway", "nod"]
     assert all(obj.has_mask for obj in session.objects)
     assert "Loaded 2 object(s)" in out[-1]
@@ -164,7 +166,7 @@ def test_generate_needs_clicks_and_a_prompt(events, photo):
     with pytest.raises(gr.Error, match="Click the object you want to animate first"):
         events.generate(session, "", 8, 0, **FAST, keep_background=True)
     events.click(session, "Include", select(30, 32))
-    with pytest.raises(gr.Error, match='no motion prompt: type one in the sidebar'):
+    with pytest.raises(gr.Error, match="no motion prompt: type one in the sidebar"):
         events.generate(session, "", 8, 0, **FAST, keep_background=True)
     with pytest.raises(gr.Error, match="ofm must be between 0 and 20"):
         events.generate(session, "sway", 30, 0, **FAST, keep_background=True)
@@ -211,8 +213,11 @@ def test_cancel_stops_a_running_generation(events, photo):
     def progress(value, desc=None, unit=None, **_):
         steps_seen.append(value)
 
-    thread = threading.Thread(target=lambda: result.update(
-        out=events.generate(session, "sway", 8, 0, 50, 4, 4, False, request=request, progress=progress)))
+    thread = threading.Thread(
+        target=lambda: result.update(
+            out=events.generate(session, "sway", 8, 0, 50, 4, 4, False, request=request, progress=progress)
+        )
+    )
     thread.start()
     deadline = time.time() + 120
     while not any(isinstance(v, tuple) for v in steps_seen) and time.time() < deadline:
@@ -244,8 +249,10 @@ def test_status_line_and_missing_model(tmp_path, photo):
     line = engine.status_line()
     assert line.startswith(f"no animation model (pipeline folder not found: {tmp_path / 'nowhere'}) · ")
     # the fallback is named for what it is, with the command (and size) that gets SAM's masks instead
-    assert line.endswith(" · approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: "
-                         "`python -m fyc download sam-vit-b`, 375 MB)")
+    assert line.endswith(
+        " · approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: "
+        "`python -m fyc download sam-vit-b`, 375 MB)"
+    )
     assert "--weights" in engine.model_notice()
     events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
     session = clicked_session(events, photo)
@@ -273,8 +280,9 @@ def test_demo_folder_with_only_its_vae_then_the_whole_model(weights_dir, tmp_pat
     engine = Engine(segmenter="classical").load()
     engine.model_retry_s = 3600.0
     assert not engine.has_pipeline
-    assert engine.status_line().startswith(f"no animation model ({weights_dir / 'demo'}/ holds only vae/, not the "
-                                           "whole demo model) · approximate masks")
+    assert engine.status_line().startswith(
+        f"no animation model ({weights_dir / 'demo'}/ holds only vae/, not the whole demo model) · approximate masks"
+    )
     notice = engine.model_notice()
     assert notice.startswith("**Generate needs an animation model.**")
     assert "`git pull`" in notice and "python -m fyc export --config configs/demo.yaml" in notice
@@ -292,8 +300,11 @@ def test_demo_folder_with_only_its_vae_then_the_whole_model(weights_dir, tmp_pat
     engine.model_retry_s = 0.0
     assert engine.has_pipeline and Path(engine.pipeline.name_or_path) == weights_dir / "demo"
     status, notice_update = events.page_status()
-    assert status.startswith("demo model, 64 px · ") and notice_update == {"__type__": "update", "value": "",
-                                                                            "visible": False}
+    assert status.startswith("demo model, 64 px · ") and notice_update == {
+        "__type__": "update",
+        "value": "",
+        "visible": False,
+    }
     video, *_, hint = events.generate(session, "sway", 8, 0, **FAST, keep_background=False)
     assert read_video(video)[0].shape == (4, 64, 96, 3) and "Done in" in hint
 
@@ -315,7 +326,7 @@ def test_app_starts_without_a_model_and_says_what_is_missing(weights_dir, tmp_pa
     out = capsys.readouterr().out
     assert f"Follow-Your-Click: no animation model ({weights_dir / 'demo'}/ holds only vae/" in out
     assert "Generate needs an animation model. The repository ships its demo models in `weights/demo_motion/`" in out
-    notice, = [block for block in launched[0].blocks.values() if getattr(block, "elem_id", None) == "model-notice"]
+    (notice,) = [block for block in launched[0].blocks.values() if getattr(block, "elem_id", None) == "model-notice"]
     assert notice.visible and "`git pull`" in notice.value
 
 
@@ -326,6 +337,7 @@ def test_gpu_decorator_wraps_the_pipeline_call(engine, tmp_path, photo):
         def wrapped(*args, **kwargs):
             calls.append(fn.__name__)
             return fn(*args, **kwargs)
+
         return wrapped
 
     wrapped_engine = Engine(segmenter="classical", gpu=gpu)
@@ -377,8 +389,9 @@ def test_motion_field_model_defaults_and_page(field_engine):
 def test_motion_field_model_animates_at_the_photos_size_and_follows_drags(field_engine, photo, tmp_path):
     events = AppEvents(field_engine, OutputFiles(tmp_path / "scratch"))
     session = clicked_session(events, photo, prompt="nod")
-    video, *_, hint = events.generate(session, "nod", 4, 0, num_inference_steps=1, num_frames=4, fps=4,
-                                      keep_background=False)
+    video, *_, hint = events.generate(
+        session, "nod", 4, 0, num_inference_steps=1, num_frames=4, fps=4, keep_background=False
+    )
     frames = read_video(video)[0]
     assert frames.shape == (4, 64, 96, 3) and "at 96×64" in hint
     assert np.abs(frames[:, :, 60:].astype(int) - photo[None, :, 60:]).mean() < 4  # far from the disk: the photo
@@ -387,9 +400,12 @@ def test_motion_field_model_animates_at_the_photos_size_and_follows_drags(field_
 
     # a drag typed into the regions JSON (image pixels) reaches the pipeline: the video changes
     events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "nod", "drags": [[30, 32, 40, 36]]}]')
-    assert session.drags() == [[(30.0, 32.0, 40.0, 36.0)]] and '"drags": [[30.0, 32.0, 40.0, 36.0]]' in session.to_json()
-    dragged, *_ = events.generate(session, "nod", 4, 0, num_inference_steps=1, num_frames=4, fps=4,
-                                  keep_background=False)
+    assert (
+        session.drags() == [[(30.0, 32.0, 40.0, 36.0)]] and '"drags": [[30.0, 32.0, 40.0, 36.0]]' in session.to_json()
+    )
+    dragged, *_ = events.generate(
+        session, "nod", 4, 0, num_inference_steps=1, num_frames=4, fps=4, keep_background=False
+    )
     assert np.abs(read_video(dragged)[0].astype(int) - frames).max() > 20
     with pytest.raises(gr.Error, match=r"drag 1's end \(x=96, y=32\) is outside the 96×64 image"):
         events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "nod", "drags": [[30, 32, 96, 32]]}]')

@@ -98,12 +98,15 @@ def test_undo_last_point_drops_the_mask():
 def test_regions_json_uses_source_pixels_and_round_trips():
     session = Session()
     session.set_image(np.zeros((2048, 2048, 3), np.uint8))  # working copy 1024 px: scale 1/2
-    session.set_regions([{"points": [(1000, 500, 1), (10, 20, 0)], "prompt": "sway"},
-                         {"points": [(2047, 2047, 1)], "prompt": "blink"}])
+    session.set_regions(
+        [{"points": [(1000, 500, 1), (10, 20, 0)], "prompt": "sway"}, {"points": [(2047, 2047, 1)], "prompt": "blink"}]
+    )
     assert session.objects[0].points == [(500, 250, 1), (5, 10, 0)]
     data = json.loads(session.to_json())
-    assert data == [{"points": [[1001, 501, 1], [11, 21, 0]], "prompt": "sway"},
-                    {"points": [[2047, 2047, 1]], "prompt": "blink"}]
+    assert data == [
+        {"points": [[1001, 501, 1], [11, 21, 0]], "prompt": "sway"},
+        {"points": [[2047, 2047, 1]], "prompt": "blink"},
+    ]
     # parsing what we wrote gives the same working-copy points back
     again = Session()
     again.set_image(np.zeros((2048, 2048, 3), np.uint8))
@@ -145,7 +148,10 @@ def test_parse_regions_accepts_the_api_format():
         ('[{"points": [[1, -1, 1]], "prompt": "sway"}]', "outside the 64×48 image"),
         ('[{"points": [[1, 2, 0]], "prompt": "sway"}]', "only exclude points"),
         ('[{"points": [[1, 2, 1]]}]', "Region 1 has no motion prompt"),
-        ('[{"points": [[1, 2, 1]], "prompt": "ok"}, {"points": [[1, 2, 1]], "prompt": "  "}]', "Region 2 has no motion prompt"),
+        (
+            '[{"points": [[1, 2, 1]], "prompt": "ok"}, {"points": [[1, 2, 1]], "prompt": "  "}]',
+            "Region 2 has no motion prompt",
+        ),
     ],
 )
 def test_parse_regions_errors_say_what_to_do(text, message):

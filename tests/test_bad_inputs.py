@@ -105,8 +105,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
     # animated GIF: the scene, then its negative; the first frame is the one animated
     out["gif"] = root / "animated.gif"
-    Image.fromarray(image).save(out["gif"], save_all=True, append_images=[Image.fromarray(255 - image)],
-                                duration=100, loop=0)
+    Image.fromarray(image).save(
+        out["gif"], save_all=True, append_images=[Image.fromarray(255 - image)], duration=100, loop=0
+    )
     with Image.open(out["gif"]) as gif:
         out["gif_frames"] = [np.asarray(gif.convert("RGB"))]
         gif.seek(1)
@@ -150,8 +151,17 @@ def client(server):
 def animate(client, image, regions=REGION, ofm=8.0, seed=0, keep_background=True, **kw):
     settings = {**FAST, **kw}
     regions = regions if isinstance(regions, str) or regions is None else json.dumps(regions)
-    return client.predict(handle_file(str(image)), regions, ofm, seed, settings["num_inference_steps"],
-                          settings["num_frames"], settings["fps"], keep_background, api_name="/animate")
+    return client.predict(
+        handle_file(str(image)),
+        regions,
+        ofm,
+        seed,
+        settings["num_inference_steps"],
+        settings["num_frames"],
+        settings["fps"],
+        keep_background,
+        api_name="/animate",
+    )
 
 
 def animate_raw(url: str, image: Path | dict, *values) -> tuple[str, str]:
@@ -186,10 +196,16 @@ API_ERRORS = [
     ("empty file", dict(image="empty"), "'empty.png' is not an image this app can read"),
     ("text file named .png", dict(image="text"), "'notes.png' is not an image this app can read"),
     ("truncated PNG", dict(image="truncated_png"), "'truncated.png' is damaged or incomplete"),
-    ("1x1 image", dict(image="one_pixel", regions=[{"points": [[0, 0, 1]], "prompt": "sway"}]),
-     "The image is 1×1 pixels: send one at least 16 pixels on each side"),
-    ("2000x20 strip", dict(image="strip", regions=[{"points": [[1000, 10, 1]], "prompt": "sway"}]),
-     "more than 8 times longer than it is wide: crop it"),
+    (
+        "1x1 image",
+        dict(image="one_pixel", regions=[{"points": [[0, 0, 1]], "prompt": "sway"}]),
+        "The image is 1×1 pixels: send one at least 16 pixels on each side",
+    ),
+    (
+        "2000x20 strip",
+        dict(image="strip", regions=[{"points": [[1000, 10, 1]], "prompt": "sway"}]),
+        "more than 8 times longer than it is wide: crop it",
+    ),
     # regions_json: empty, wrong type, malformed, out of range, huge
     ("regions empty string", dict(regions=""), "No regions: send at least one region"),
     ("regions None", dict(regions=None), "regions_json must be a list of regions"),
@@ -199,35 +215,61 @@ API_ERRORS = [
     ("regions nested 40000 deep", dict(regions="[" * 40_000 + "]" * 40_000), "nested too deeply"),
     ("regions 200 kB", dict(regions=json.dumps(REGION * 3000)), "more than 100,000: send at most 8 regions"),
     ("region without points", dict(regions=[{"prompt": "sway"}]), 'Region 1 must be an object with "points"'),
-    ("points a dict", dict(regions=[{"points": {"x": 30, "y": 32}, "prompt": "sway"}]),
-     "Region 1's points must be a list of \\[x, y, label\\] clicks; got dict"),
-    ("point of 4 numbers", dict(regions=[{"points": [[30, 32, 1, 1]], "prompt": "sway"}]),
-     "Region 1, point 1 must be \\[x, y, label\\]"),
-    ("x a string", dict(regions=[{"points": [["left", 32, 1]], "prompt": "sway"}]),
-     "x and y must be numbers"),
+    (
+        "points a dict",
+        dict(regions=[{"points": {"x": 30, "y": 32}, "prompt": "sway"}]),
+        "Region 1's points must be a list of \\[x, y, label\\] clicks; got dict",
+    ),
+    (
+        "point of 4 numbers",
+        dict(regions=[{"points": [[30, 32, 1, 1]], "prompt": "sway"}]),
+        "Region 1, point 1 must be \\[x, y, label\\]",
+    ),
+    ("x a string", dict(regions=[{"points": [["left", 32, 1]], "prompt": "sway"}]), "x and y must be numbers"),
     ("label 2", dict(regions=[{"points": [[30, 32, 2]], "prompt": "sway"}]), "label must be 1 \\(include\\) or 0"),
     ("label a string", dict(regions=[{"points": [[30, 32, "1"]], "prompt": "sway"}]), "label must be 1"),
     ("only exclude points", dict(regions=[{"points": [[30, 32, 0]], "prompt": "sway"}]), "has only exclude points"),
-    ("point outside", dict(regions=[{"points": [[96, 32, 1]], "prompt": "sway"}]),
-     "is outside the 96×64 image: x must be in 0..95"),
+    (
+        "point outside",
+        dict(regions=[{"points": [[96, 32, 1]], "prompt": "sway"}]),
+        "is outside the 96×64 image: x must be in 0..95",
+    ),
     ("point NaN (JSON NaN)", dict(regions='[{"points": [[NaN, 32, 1]], "prompt": "sway"}]'), "is outside the 96×64"),
     ("prompt a number", dict(regions=[{"points": [[30, 32, 1]], "prompt": 5}]), "has no motion prompt"),
     ("prompt blank", dict(regions=[{"points": [[30, 32, 1]], "prompt": "   "}]), "has no motion prompt"),
-    ("prompt of 10000 characters", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway" * 2500}]),
-     "prompt is 10,000 characters long: keep it under 200"),
+    (
+        "prompt of 10000 characters",
+        dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway" * 2500}]),
+        "prompt is 10,000 characters long: keep it under 200",
+    ),
     # a prompt made of bytes that were not UTF-8 reaches Python as lone surrogates (JSON "\udcff")
-    ("prompt of non-UTF-8 bytes", dict(regions=[{"points": [[30, 32, 1]], "prompt": os.fsdecode(b"sway\xff\xfe")}]),
-     "Region 1's prompt is not valid UTF-8 text"),
+    (
+        "prompt of non-UTF-8 bytes",
+        dict(regions=[{"points": [[30, 32, 1]], "prompt": os.fsdecode(b"sway\xff\xfe")}]),
+        "Region 1's prompt is not valid UTF-8 text",
+    ),
     ("9 regions", dict(regions=REGION * 9), "9 regions is too many: animate at most 8 objects"),
-    ("33 points", dict(regions=[{"points": [[30, 32, 1]] * 33, "prompt": "sway"}]),
-     "Region 1 has 33 points: at most 32 clicks per object"),
-    ("drag outside", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 120, 32]]}]),
-     "Region 1, drag 1's end \\(x=120, y=32\\) is outside the 96×64 image"),
-    ("drag of 3 numbers", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40]]}]),
-     "Region 1, drag 1 must be \\[x0, y0, x1, y1\\]"),
+    (
+        "33 points",
+        dict(regions=[{"points": [[30, 32, 1]] * 33, "prompt": "sway"}]),
+        "Region 1 has 33 points: at most 32 clicks per object",
+    ),
+    (
+        "drag outside",
+        dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 120, 32]]}]),
+        "Region 1, drag 1's end \\(x=120, y=32\\) is outside the 96×64 image",
+    ),
+    (
+        "drag of 3 numbers",
+        dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40]]}]),
+        "Region 1, drag 1 must be \\[x0, y0, x1, y1\\]",
+    ),
     # the server's tiny model is a latent one
-    ("drag on the latent model", dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40, 32]]}]),
-     "The latent model does not follow drags: remove the drags, or use the motion-field model"),
+    (
+        "drag on the latent model",
+        dict(regions=[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40, 32]]}]),
+        "The latent model does not follow drags: remove the drags, or use the motion-field model",
+    ),
     # numbers: out of range, wrong type
     ("ofm negative", dict(ofm=-0.5), "ofm must be between 0 and 20"),
     ("ofm above the slider", dict(ofm=20.5), "ofm must be between 0 and 20"),
@@ -297,8 +339,11 @@ def test_api_non_finite_ofm_is_refused(server, files, value):
 
 def test_api_body_that_is_not_utf8_is_refused(server):
     with httpx.Client(timeout=30) as http:
-        response = http.post(server[0] + "gradio_api/call/animate", content=b'{"data": ["\xff\xfe"]}',
-                             headers={"Content-Type": "application/json"})
+        response = http.post(
+            server[0] + "gradio_api/call/animate",
+            content=b'{"data": ["\xff\xfe"]}',
+            headers={"Content-Type": "application/json"},
+        )
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
 
 
@@ -312,9 +357,12 @@ def test_server_listens_on_loopback_only(server):
 
 
 def server_files(weights: Path) -> dict[str, str]:
-    return {"/etc/passwd": "/etc/passwd", "app.py": str(Path(__file__).resolve().parents[1] / "app.py"),
-            "weights": str(weights / "unet" / "diffusion_pytorch_model.safetensors"),
-            "traversal": "../../../../../../etc/passwd"}
+    return {
+        "/etc/passwd": "/etc/passwd",
+        "app.py": str(Path(__file__).resolve().parents[1] / "app.py"),
+        "weights": str(weights / "unet" / "diffusion_pytorch_model.safetensors"),
+        "traversal": "../../../../../../etc/passwd",
+    }
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "app.py", "weights", "traversal"])
@@ -332,11 +380,15 @@ def test_api_cannot_make_the_server_read_its_own_files(server, files, name):
     """Valid images on the server's disk, named instead of uploaded: reading them would succeed, so an error proves
     they were not read."""
     url, _, weights = server
-    path = {"/etc/passwd": "/etc/passwd", "image in /tmp": str(files["png"]),
-            "image in the repository": str(Path(__file__).resolve().parents[1] / "examples" / "cat.jpg")}[name]
+    path = {
+        "/etc/passwd": "/etc/passwd",
+        "image in /tmp": str(files["png"]),
+        "image in the repository": str(Path(__file__).resolve().parents[1] / "examples" / "cat.jpg"),
+    }[name]
     assert Path(path).is_file()
-    event, data = animate_raw(url, {"path": path, "meta": {"_type": "gradio.FileData"}},
-                              json.dumps(REGION), 8.0, 0, 1, 2, 4, True)
+    event, data = animate_raw(
+        url, {"path": path, "meta": {"_type": "gradio.FileData"}}, json.dumps(REGION), 8.0, 0, 1, 2, 4, True
+    )
     assert event == "error" and "root:" not in data, (event, data)
 
 
@@ -368,9 +420,17 @@ def test_api_does_not_fetch_urls_on_the_servers_network(server, files):
     threading.Thread(target=internal.serve_forever, daemon=True).start()
     try:
         image_url = f"http://127.0.0.1:{internal.server_port}/scene.png"
-        event, data = animate_raw(server[0], {"path": "scene.png", "url": image_url,
-                                              "meta": {"_type": "gradio.FileData"}},
-                                  json.dumps(REGION), 8.0, 0, 1, 2, 4, True)
+        event, data = animate_raw(
+            server[0],
+            {"path": "scene.png", "url": image_url, "meta": {"_type": "gradio.FileData"}},
+            json.dumps(REGION),
+            8.0,
+            0,
+            1,
+            2,
+            4,
+            True,
+        )
     finally:
         internal.shutdown()
         internal.server_close()
@@ -480,12 +540,21 @@ CLI_ERRORS = [
     ("text file named .png", dict(image="text"), "'notes.png' is not an image this app can read"),
     ("truncated PNG", dict(image="truncated_png"), "'truncated.png' is damaged or incomplete"),
     ("1x1 image", dict(image="one_pixel", args=("--click", "0,0", "--prompt", "sway")), "at least 16 pixels"),
-    ("10000x10000 image", dict(image="huge_png", args=("--click", "5000,5000", "--prompt", "sway")),
-     r"\(10000×10000\) has more than 50 megapixels"),
-    ("prompt of non-UTF-8 bytes", dict(args=("--click", "30,32", "--prompt", os.fsdecode(b"sway\xff"))),
-     "--prompt of object 1 is not valid UTF-8 text"),
-    ("prompt of 10000 characters", dict(args=("--click", "30,32", "--prompt", "x" * 10_000)),
-     "--prompt of object 1 is 10,000 characters long"),
+    (
+        "10000x10000 image",
+        dict(image="huge_png", args=("--click", "5000,5000", "--prompt", "sway")),
+        r"\(10000×10000\) has more than 50 megapixels",
+    ),
+    (
+        "prompt of non-UTF-8 bytes",
+        dict(args=("--click", "30,32", "--prompt", os.fsdecode(b"sway\xff"))),
+        "--prompt of object 1 is not valid UTF-8 text",
+    ),
+    (
+        "prompt of 10000 characters",
+        dict(args=("--click", "30,32", "--prompt", "x" * 10_000)),
+        "--prompt of object 1 is 10,000 characters long",
+    ),
     ("prompt empty", dict(args=("--click", "30,32", "--prompt", "")), "--prompt of object 1 is empty"),
     ("ofm NaN", dict(args=(*CLICK, "--ofm", "nan")), "--ofm must be a finite number"),
     ("ofm inf", dict(args=(*CLICK, "--ofm", "inf")), "--ofm must be a finite number"),
@@ -495,8 +564,7 @@ CLI_ERRORS = [
     ("seed 2**70", dict(args=(*CLICK, "--seed", str(2**70))), "seed must be a whole number"),
     ("steps 0", dict(args=(*CLICK, "--steps", "0")), "--steps must be at least 1"),
     ("frames 0", dict(args=(*CLICK, "--frames", "0")), "--frames must be at least 1"),
-    ("frames above the motion module", dict(args=(*CLICK, "--frames", "1000")),
-     "num_frames must be between 1 and 32"),
+    ("frames above the motion module", dict(args=(*CLICK, "--frames", "1000")), "num_frames must be between 1 and 32"),
     ("fps 0", dict(args=(*CLICK, "--fps", "0")), "--fps must be a finite number above 0"),
     ("click outside", dict(args=("--click", "500,32", "--prompt", "sway")), "outside the 96×64 image"),
     ("mask not an image", dict(args=("--mask", "TEXT", "--prompt", "sway")), "--mask .*notes.png is not a readable"),

@@ -58,8 +58,12 @@ class ChatServer:
                     return
                 content = answer if isinstance(answer, str) else json.dumps(answer)
                 reply = {
-                    "id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
                 }
                 data = json.dumps(reply).encode()
                 self.send_response(200)
@@ -158,7 +162,11 @@ def test_good_answer_and_request_shape(server):
 
 
 def test_malformed_json_then_good_is_retried(server):
-    server.script["Flag waving"] = ["not json at all", '{"objects": ["flag"], "motion": 5}', {"objects": ["flag"], "motion": "wave"}]
+    server.script["Flag waving"] = [
+        "not json at all",
+        '{"objects": ["flag"], "motion": 5}',
+        {"objects": ["flag"], "motion": "wave"},
+    ]
     phrase, attempts = client_for(server).extract("Flag waving", EXAMPLES)
     assert phrase == MotionPhrase(["flag"], "wave") and attempts == 3
     assert server.calls["Flag waving"] == 3
@@ -209,8 +217,14 @@ def test_rewrite_falls_back_records_errors_and_resumes(server, tmp_path):
     counts = rewrite_captions(records[:2], out, client_for(server, max_retries=2), EXAMPLES)
     assert counts == {"written": 2, "skipped": 0, "llm": 1, "rules": 1, "fallback": 1, "attempts": 4}
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert lines[0] == {"id": "a", "caption": "Dog running", "objects": ["dog"], "motion": "run",
-                        "source": "llm:test-model", "attempts": 1}
+    assert lines[0] == {
+        "id": "a",
+        "caption": "Dog running",
+        "objects": ["dog"],
+        "motion": "run",
+        "source": "llm:test-model",
+        "attempts": 1,
+    }
     assert lines[1]["source"] == "rules" and lines[1]["motion"] == "shake head" and "HTTP 500" in lines[1]["error"]
     # resume: a and b are already written, only c is asked for
     calls_before = sum(server.calls.values())
@@ -249,17 +263,29 @@ def test_rate_limiter_spaces_requests():
 
 
 def test_read_caption_records_csv_and_jsonl(tmp_path):
-    (tmp_path / "w.csv").write_text("videoid,contentUrl,duration,page_dir,name\n7,u,PT10S,p,Dog running\n8,u,PT5S,p,Cat sleeping\n")
-    assert read_caption_records(tmp_path / "w.csv") == [{"id": "7", "caption": "Dog running"}, {"id": "8", "caption": "Cat sleeping"}]
-    (tmp_path / "c.jsonl").write_text('{"videoid": 3, "name": "Bird flying"}\n\n{"id": "x", "caption": "Fish swimming"}\n')
-    assert read_caption_records(tmp_path / "c.jsonl") == [{"id": "3", "caption": "Bird flying"}, {"id": "x", "caption": "Fish swimming"}]
+    (tmp_path / "w.csv").write_text(
+        "videoid,contentUrl,duration,page_dir,name\n7,u,PT10S,p,Dog running\n8,u,PT5S,p,Cat sleeping\n"
+    )
+    assert read_caption_records(tmp_path / "w.csv") == [
+        {"id": "7", "caption": "Dog running"},
+        {"id": "8", "caption": "Cat sleeping"},
+    ]
+    (tmp_path / "c.jsonl").write_text(
+        '{"videoid": 3, "name": "Bird flying"}\n\n{"id": "x", "caption": "Fish swimming"}\n'
+    )
+    assert read_caption_records(tmp_path / "c.jsonl") == [
+        {"id": "3", "caption": "Bird flying"},
+        {"id": "x", "caption": "Fish swimming"},
+    ]
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="need an id column"):
         read_caption_records(tmp_path / "bad.csv")
 
 
 def test_cli_with_endpoint_from_environment(server, tmp_path, monkeypatch, capsys):
-    (tmp_path / "in.jsonl").write_text('{"id": "1", "caption": "Dog running"}\n{"id": "2", "caption": "Cat sleeping"}\n')
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "1", "caption": "Dog running"}\n{"id": "2", "caption": "Cat sleeping"}\n'
+    )
     server.script["Cat sleeping"] = [{"objects": ["cat"], "motion": "sleep"}]
     for name in ("FYC_LLM_BASE_URL", "OPENAI_BASE_URL", "FYC_LLM_MODEL", "OPENAI_MODEL", "FYC_LLM_API_KEY"):
         monkeypatch.delenv(name, raising=False)
@@ -267,7 +293,10 @@ def test_cli_with_endpoint_from_environment(server, tmp_path, monkeypatch, capsy
     monkeypatch.setenv("FYC_LLM_MODEL", "env-model")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
     out = tmp_path / "out.jsonl"
-    assert fyc_main(["captions", str(tmp_path / "in.jsonl"), "--out", str(out), "--rps", "100", "--num-examples", "10"]) == 0
+    assert (
+        fyc_main(["captions", str(tmp_path / "in.jsonl"), "--out", str(out), "--rps", "100", "--num-examples", "10"])
+        == 0
+    )
     assert load_motion_prompts(out) == {"1": "run", "2": "sleep"}
     assert server.requests[0]["auth"] == "Bearer sk-env" and server.requests[0]["body"]["model"] == "env-model"
     assert len(server.requests[0]["body"]["messages"]) == 1 + 2 * 10 + 1
@@ -283,12 +312,19 @@ def test_cli_with_endpoint_from_environment(server, tmp_path, monkeypatch, capsy
 def test_cli_offline_rules_by_default(tmp_path, monkeypatch, capsys):
     for name in ("FYC_LLM_BASE_URL", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / "w.csv").write_text("videoid,contentUrl,duration,page_dir,name\n1,u,PT1S,p,Old man turning his head to the left\n")
+    (tmp_path / "w.csv").write_text(
+        "videoid,contentUrl,duration,page_dir,name\n1,u,PT1S,p,Old man turning his head to the left\n"
+    )
     out = tmp_path / "out.jsonl"
     assert fyc_main(["captions", str(tmp_path / "w.csv"), "--out", str(out)]) == 0
     line = json.loads(out.read_text())
-    assert line == {"id": "1", "caption": "Old man turning his head to the left", "objects": ["man"],
-                    "motion": "turn head left", "source": "rules"}
+    assert line == {
+        "id": "1",
+        "caption": "Old man turning his head to the left",
+        "objects": ["man"],
+        "motion": "turn head left",
+        "source": "rules",
+    }
     assert "offline rule-based extractor" in capsys.readouterr().out
 
 
@@ -319,9 +355,16 @@ def test_rule_extractor_precision_recall_on_hand_labelled_set():
 
 
 def test_score_counts_words_verbs_and_objects():
-    records = [{"motion": "wave hand", "objects": ["woman"]}, {"motion": "", "objects": []},
-               {"motion": "swing back and forth", "objects": ["pendulum"]}]
-    preds = [MotionPhrase(["woman"], "wave"), MotionPhrase(["x"], "move"), MotionPhrase(["pendulum"], "swing back and forth")]
+    records = [
+        {"motion": "wave hand", "objects": ["woman"]},
+        {"motion": "", "objects": []},
+        {"motion": "swing back and forth", "objects": ["pendulum"]},
+    ]
+    preds = [
+        MotionPhrase(["woman"], "wave"),
+        MotionPhrase(["x"], "move"),
+        MotionPhrase(["pendulum"], "swing back and forth"),
+    ]
     s = score(records, preds)
     # words: pred wave | move | swing back-and-forth = 4, gold wave hand | swing back-and-forth = 4, hits 3
     assert s["motion_precision"] == pytest.approx(3 / 4) and s["motion_recall"] == pytest.approx(3 / 4)

@@ -41,15 +41,39 @@ def test_help_lists_the_commands():
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
 def test_animate_with_a_mask_writes_a_video(saved_pipeline, files, tmp_path, suffix):
     out = tmp_path / f"out{suffix}"
-    code = main(["animate", str(files / "image.png"), "--mask", str(files / "mask.png"), "--prompt", "sway",
-                 "--ofm", "4", "--frames", "4", "--steps", "2", "--weights", str(saved_pipeline), "-o", str(out)])
+    code = main(
+        [
+            "animate",
+            str(files / "image.png"),
+            "--mask",
+            str(files / "mask.png"),
+            "--prompt",
+            "sway",
+            "--ofm",
+            "4",
+            "--frames",
+            "4",
+            "--steps",
+            "2",
+            "--weights",
+            str(saved_pipeline),
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0 and out.exists()
     frames = iio.imread(out, index=None)
     assert frames.shape[0] == 4 and frames.shape[-1] == 3
 
 
 def test_objects_are_grouped_by_prompt():
-    spec = [("click", (1, 2, 1)), ("prompt", "sway"), ("click", (3, 4, 1)), ("click", (5, 6, 0)), ("prompt", "move left")]
+    spec = [
+        ("click", (1, 2, 1)),
+        ("prompt", "sway"),
+        ("click", (3, 4, 1)),
+        ("click", (5, 6, 0)),
+        ("prompt", "move left"),
+    ]
     objects = collect_objects(spec)
     assert [o["prompt"] for o in objects] == ["sway", "move left"]
     assert objects[1]["points"] == [(3, 4, 1), (5, 6, 0)]
@@ -71,8 +95,24 @@ def test_animate_refuses_bad_arguments_with_exit_code_2(saved_pipeline, files, t
     assert "no --click" in capsys.readouterr().err
     assert main(base + ["--mask", str(files / "mask.png"), "--prompt", "sway", "-o", str(tmp_path / "x.avi")]) == 2
     assert ".mp4 or .gif" in capsys.readouterr().err
-    assert main(base + ["--mask", str(files / "mask.png"), "--prompt", "sway", "--ofm", "-3", "--steps", "1",
-                        "-o", str(tmp_path / "x.gif")]) == 2
+    assert (
+        main(
+            base
+            + [
+                "--mask",
+                str(files / "mask.png"),
+                "--prompt",
+                "sway",
+                "--ofm",
+                "-3",
+                "--steps",
+                "1",
+                "-o",
+                str(tmp_path / "x.gif"),
+            ]
+        )
+        == 2
+    )
     assert "ofm" in capsys.readouterr().err
     assert main(["animate", str(tmp_path / "missing.png"), "--mask", str(files / "mask.png"), "--prompt", "sway"]) == 2
     assert "missing.png" in capsys.readouterr().err
@@ -85,8 +125,24 @@ def test_animate_with_clicks_goes_through_the_segmenter(saved_pipeline, tmp_path
     image[16:48, 30:62] = (220, 180, 40)
     PIL.Image.fromarray(image).save(tmp_path / "square.png")
     out = tmp_path / "clicked.gif"
-    code = main(["animate", str(tmp_path / "square.png"), "--click", "46,32", "--prompt", "shake", "--frames", "4",
-                 "--steps", "1", "--weights", str(saved_pipeline), "-o", str(out)])
+    code = main(
+        [
+            "animate",
+            str(tmp_path / "square.png"),
+            "--click",
+            "46,32",
+            "--prompt",
+            "shake",
+            "--frames",
+            "4",
+            "--steps",
+            "1",
+            "--weights",
+            str(saved_pipeline),
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0 and out.exists()
     assert "segmenter: classical" in capsys.readouterr().err
 
@@ -117,9 +173,26 @@ def photo_file(tmp_path_factory):
 
 def test_motion_field_model_video_at_the_photos_size_with_a_drag(saved_field_pipeline, photo_file, tmp_path, capsys):
     out = tmp_path / "field.mp4"
-    code = main(["animate", str(photo_file / "photo.png"), "--mask", str(photo_file / "mask.png"), "--prompt", "nod",
-                 "--drag", "50,40,70,45", "--frames", "4", "--steps", "2", "--weights", str(saved_field_pipeline),
-                 "-o", str(out)])
+    code = main(
+        [
+            "animate",
+            str(photo_file / "photo.png"),
+            "--mask",
+            str(photo_file / "mask.png"),
+            "--prompt",
+            "nod",
+            "--drag",
+            "50,40,70,45",
+            "--frames",
+            "4",
+            "--steps",
+            "2",
+            "--weights",
+            str(saved_field_pipeline),
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     frames, meta = read_video(out)
     assert frames.shape == (4, 90, 150, 3) and meta["codec"].startswith("h264")
@@ -136,8 +209,20 @@ def test_collect_objects_attaches_drags(capsys):
 
 
 def test_drags_and_strengths_are_checked(saved_field_pipeline, saved_pipeline, photo_file, tmp_path, capsys):
-    base = ["animate", str(photo_file / "photo.png"), "--mask", str(photo_file / "mask.png"), "--prompt", "nod",
-            "--frames", "4", "--steps", "1", "-o", str(tmp_path / "x.gif")]
+    base = [
+        "animate",
+        str(photo_file / "photo.png"),
+        "--mask",
+        str(photo_file / "mask.png"),
+        "--prompt",
+        "nod",
+        "--frames",
+        "4",
+        "--steps",
+        "1",
+        "-o",
+        str(tmp_path / "x.gif"),
+    ]
     assert main(base + ["--drag", "50,40,500,45", "--weights", str(saved_field_pipeline)]) == 2
     assert "outside the 150×90 image" in capsys.readouterr().err
     assert main(base + ["--ofm", "15", "--weights", str(saved_field_pipeline)]) == 2

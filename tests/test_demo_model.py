@@ -40,8 +40,14 @@ def test_load_pipeline_without_arguments_is_the_demo_model(pipe):
 def test_demo_model_moves_the_region_of_a_held_out_clip_and_keeps_frame_zero(pipe):
     clip = generate_clip(7, "eval", 128, 16, motion_class="move_right", speed=4.0)
     image, region = np.array(clip.frames[0]), clip.regions[0].region_mask
-    video = pipe(image, [Region(region, "move right")], ofm=float(clip.ofm), num_inference_steps=8,
-                 generator=torch.Generator().manual_seed(0), output_type="np").frames[0]
+    video = pipe(
+        image,
+        [Region(region, "move right")],
+        ofm=float(clip.ofm),
+        num_inference_steps=8,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).frames[0]
     video = M.as_uint8_video(video)
     assert video.shape == (16, 128, image.shape[1] * 128 // image.shape[0], 3)
     assert M.first_frame_psnr(image, video) >= 20.0  # frame 0 is the VAE's reconstruction of the input
@@ -57,7 +63,12 @@ def test_demo_model_moves_a_held_out_region_the_way_its_prompt_says(pipe):
     image, region = np.array(clip.frames[0]), clip.regions[0].region_mask
     dx = {}
     for side in ("left", "right"):
-        video = pipe(image, [Region(region, f"move {side}")], ofm=6.0, generator=torch.Generator().manual_seed(0),
-                     output_type="np").frames[0]
+        video = pipe(
+            image,
+            [Region(region, f"move {side}")],
+            ofm=6.0,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        ).frames[0]
         dx[side] = P.horizontal_direction(M.as_uint8_video(video), region)
     assert dx["left"] < 0 < dx["right"], dx

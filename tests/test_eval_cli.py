@@ -120,11 +120,31 @@ def test_shipped_photo_set_and_held_out_synthetic_clips():
 def test_eval_end_to_end_with_every_network(tmp_path, tiny_weights, networks, capsys):
     bench = write_set(tmp_path / "set")
     out = tmp_path / "out" / "tiny.json"
-    code = main([
-        "eval", "--weights", str(tiny_weights), "--set", str(bench), "--steps", "2", "--num-frames", "4",
-        "--clip", str(networks["clip"]), "--i3d", str(networks["i3d"]), "--pic-net", str(networks["pic"]),
-        "--out", str(out), "--report-dir", str(tmp_path / "report"), "--device", "cpu",
-    ])
+    code = main(
+        [
+            "eval",
+            "--weights",
+            str(tiny_weights),
+            "--set",
+            str(bench),
+            "--steps",
+            "2",
+            "--num-frames",
+            "4",
+            "--clip",
+            str(networks["clip"]),
+            "--i3d",
+            str(networks["i3d"]),
+            "--pic-net",
+            str(networks["pic"]),
+            "--out",
+            str(out),
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     results = json.loads(out.read_text())
     for key in METRIC_KEYS:
@@ -155,8 +175,27 @@ def test_eval_without_networks_writes_null_and_not_measured(tmp_path, tiny_weigh
     spec["items"] = spec["items"][:1]
     (bench / "benchmark.json").write_text(json.dumps(spec))
     out = tmp_path / "r.json"
-    code = main(["eval", "--weights", str(tiny_weights), "--set", str(bench), "--steps", "2", "--num-frames", "4",
-                 "--clip", "none", "--out", str(out), "--report-dir", str(tmp_path), "--device", "cpu"])
+    code = main(
+        [
+            "eval",
+            "--weights",
+            str(tiny_weights),
+            "--set",
+            str(bench),
+            "--steps",
+            "2",
+            "--num-frames",
+            "4",
+            "--clip",
+            "none",
+            "--out",
+            str(out),
+            "--report-dir",
+            str(tmp_path),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     results = json.loads(out.read_text())
     for key in ("temporal_consistency", "text_alignment", "fvd", "pic"):

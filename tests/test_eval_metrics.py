@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.eval_networks import save_random_alexnet_features, save_tiny_clip, save_tiny_i3d
 
 from fyc.eval import metrics
 from fyc.eval.clip_metrics import ClipScorer, load_clip
@@ -20,7 +21,6 @@ from fyc.eval.fvd import (
     load_video_network,
 )
 from fyc.eval.perceptual import load_perceptual
-from helpers.eval_networks import save_random_alexnet_features, save_tiny_clip, save_tiny_i3d
 
 H = W = 128
 FRAMES = 8

@@ -53,8 +53,26 @@ def test_float16_export_through_the_command_loads_and_generates(run, tmp_path):
     config_file = tmp_path / "config.yaml"
     config_file.write_text(CONFIG.read_text())
     out = tmp_path / "fp16"
-    assert main(["export", "--config", str(config_file), "--output-dir", config.output_dir, "--out", str(out),
-                 "--dtype", "float16", "--name", "test model", "--sampler", "dpmsolver++"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--config",
+                str(config_file),
+                "--output-dir",
+                config.output_dir,
+                "--out",
+                str(out),
+                "--dtype",
+                "float16",
+                "--name",
+                "test model",
+                "--sampler",
+                "dpmsolver++",
+            ]
+        )
+        == 0
+    )
     assert all(t.dtype == torch.float16 for t in load_file(str(out / UNET_FILE)).values())
     assert yaml.safe_load((out / "training_config.yaml").read_text())["ema"] is True
     pipe = load_pipeline(out, torch_dtype=torch.float32)
@@ -65,8 +83,14 @@ def test_float16_export_through_the_command_loads_and_generates(run, tmp_path):
     assert pipe.scheduler.config.prediction_type == trained and pipe.scheduler.config.rescale_betas_zero_snr
     mask = np.zeros((32, 32), bool)
     mask[8:24, 8:24] = True
-    frames = pipe(np.full((32, 32, 3), 90, np.uint8), [Region(mask, "sway")], ofm=2.0, num_frames=4,
-                  num_inference_steps=2, output_type="np").frames
+    frames = pipe(
+        np.full((32, 32, 3), 90, np.uint8),
+        [Region(mask, "sway")],
+        ofm=2.0,
+        num_frames=4,
+        num_inference_steps=2,
+        output_type="np",
+    ).frames
     assert frames.shape == (1, 4, 32, 32, 3) and np.isfinite(frames).all()
 
 

@@ -66,7 +66,9 @@ class FaultyPipeline:
                 raise RuntimeError("injected fault inside the pipeline")
             if "slow" in prompts:
                 time.sleep(STEP_DELAY)
-            return callback_on_step_end(pipe, step, timestep, callback_kwargs) if callback_on_step_end else callback_kwargs
+            return (
+                callback_on_step_end(pipe, step, timestep, callback_kwargs) if callback_on_step_end else callback_kwargs
+            )
 
         try:
             return self._pipe(image, regions, callback_on_step_end=step_end, **kwargs)
@@ -113,8 +115,9 @@ def served(tmp_path_factory):
 
 def animate(url, photo, prompt="sway", steps=1, frames=2, client=None):
     client = client or Client(url, verbose=False)
-    return client.predict(handle_file(str(photo)), regions(prompt), 8.0, 0, steps, frames, 4, False,
-                          api_name="/animate")
+    return client.predict(
+        handle_file(str(photo)), regions(prompt), 8.0, 0, steps, frames, 4, False, api_name="/animate"
+    )
 
 
 # ---- a visitor leaves or cancels -----------------------------------------------------------------------------
@@ -146,8 +149,7 @@ def test_cancel_through_the_api_stops_the_run(served, photo):
     url, _, faulty = served
     before = len(faulty.runs)
     client = Client(url, verbose=False)
-    job = client.submit(handle_file(str(photo)), regions("slow"), 8.0, 0, SLOW_STEPS, 2, 4, False,
-                        api_name="/animate")
+    job = client.submit(handle_file(str(photo)), regions("slow"), 8.0, 0, SLOW_STEPS, 2, 4, False, api_name="/animate")
     faulty.wait_for(lambda: len(faulty.runs) > before and faulty.runs[before]["steps"] >= 2)
     assert job.cancel()
     faulty.wait_for(lambda: faulty.runs[before]["ended"])
@@ -192,8 +194,11 @@ def test_request_over_the_pixel_frame_budget_is_refused_before_generation(served
     url, engine, faulty = served
     monkeypatch.setattr(engine, "max_pixel_frames", 4 * 64 * 96)  # four frames of the 96×64 video
     before = len(faulty.runs)
-    with pytest.raises(AppError, match=r"8 frames at 96×64 is 49,152 pixel-frames, more than this server's budget "
-                                       r"of 24,576: ask for at most 4 frames"):
+    with pytest.raises(
+        AppError,
+        match=r"8 frames at 96×64 is 49,152 pixel-frames, more than this server's budget "
+        r"of 24,576: ask for at most 4 frames",
+    ):
         animate(url, photo, frames=8)
     assert len(faulty.runs) == before, "the pipeline started although the request was over budget"
     mp4, _, _ = animate(url, photo, frames=4)
@@ -256,8 +261,27 @@ def test_damaged_weights_at_start_up_name_the_file(tiny_weights, tmp_path, start
     # the CLI refuses with the same message
     from fyc.__main__ import main
 
-    assert main(["animate", str(photo), "--click", "30,32", "--prompt", "sway", "--steps", "1", "--frames", "2",
-                 "--weights", str(folder), "-o", str(tmp_path / "out.gif")]) == 2
+    assert (
+        main(
+            [
+                "animate",
+                str(photo),
+                "--click",
+                "30,32",
+                "--prompt",
+                "sway",
+                "--steps",
+                "1",
+                "--frames",
+                "2",
+                "--weights",
+                str(folder),
+                "-o",
+                str(tmp_path / "out.gif"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"error: {weights} {words}" in err, err
 
@@ -272,8 +296,9 @@ class RunsCodeWhenUnpickled:
         return (pathlib.Path.touch, (self.marker,))
 
 
-def test_pipeline_checkpoint_carrying_code_is_refused_without_running_it(tiny_weights, tmp_path, start_app, capsys,
-                                                                         photo):
+def test_pipeline_checkpoint_carrying_code_is_refused_without_running_it(
+    tiny_weights, tmp_path, start_app, capsys, photo
+):
     from safetensors.torch import load_file
 
     marker = tmp_path / "code-ran"
@@ -291,8 +316,23 @@ def test_pipeline_checkpoint_carrying_code_is_refused_without_running_it(tiny_we
     assert str(pickled) in out
     from fyc.__main__ import main
 
-    assert main(["animate", str(photo), "--click", "30,32", "--prompt", "sway", "--weights", str(folder),
-                 "-o", str(tmp_path / "out.gif")]) == 2
+    assert (
+        main(
+            [
+                "animate",
+                str(photo),
+                "--click",
+                "30,32",
+                "--prompt",
+                "sway",
+                "--weights",
+                str(folder),
+                "-o",
+                str(tmp_path / "out.gif"),
+            ]
+        )
+        == 2
+    )
     assert str(pickled) in capsys.readouterr().err
     assert not marker.exists(), "the checkpoint's code ran"
 
@@ -370,8 +410,11 @@ def test_security_doc_names_only_tests_that_exist():
     missing = []
     for file, name in sorted(named):
         path = REPO / file
-        functions = {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)} \
-            if path.exists() else set()
+        functions = (
+            {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)}
+            if path.exists()
+            else set()
+        )
         if name not in functions:
             missing.append(f"{file}::{name}")
     assert len(named) > 20 and not missing, missing

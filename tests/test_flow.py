@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fyc import flow
-from fyc.flow import MotionStats, REFERENCE_WIDTH, mean_flow, measure_ofm, motion_mask, motion_stats, optical_flow
+from fyc.flow import REFERENCE_WIDTH, MotionStats, mean_flow, measure_ofm, motion_mask, motion_stats, optical_flow
 
 
 def _texture(rng, h, w, cell):

@@ -6,8 +6,13 @@ from fyc.data.latent_cache import vae_fingerprint
 
 def tiny_vae():
     torch.manual_seed(0)
-    return AutoencoderKL(block_out_channels=[8, 8], down_block_types=["DownEncoderBlock2D"] * 2,
-                         up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, norm_num_groups=4)
+    return AutoencoderKL(
+        block_out_channels=[8, 8],
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+        norm_num_groups=4,
+    )
 
 
 def test_fingerprint_follows_the_encoder_and_config_not_the_decoder():

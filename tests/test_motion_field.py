@@ -108,7 +108,9 @@ def test_sampled_hints_come_from_the_true_fields():
     hints = sample_hints(clip.fields, cells, np.random.default_rng(0))
     given = hints[2] > 0
     assert given.any() and cells[given.any(0)].all()
-    np.testing.assert_allclose(hints[:2][:, given], (clip.fields.transpose(1, 0, 2, 3) / FIELD_SCALE)[:, given], rtol=1e-6)
+    np.testing.assert_allclose(
+        hints[:2][:, given], (clip.fields.transpose(1, 0, 2, 3) / FIELD_SCALE)[:, given], rtol=1e-6
+    )
 
 
 def test_fields_from_flow_track_a_moving_square():
@@ -138,7 +140,9 @@ def test_ofm_is_a_function_of_the_fields():
     assert field_ofm(fields) == pytest.approx(2.0)
     up = upsample_fields(fields, 64, 512)
     assert up.shape == (5, 2, 64, 512)
-    assert up[1, 0, 24, 191:193].mean() == pytest.approx(4.0, rel=0.05)  # 2 ref px at the cell's centre → 4 px at 512 wide
+    assert up[1, 0, 24, 191:193].mean() == pytest.approx(
+        4.0, rel=0.05
+    )  # 2 ref px at the cell's centre → 4 px at 512 wide
 
 
 def test_condition_and_dataset_shapes():

@@ -63,9 +63,17 @@ def test_prompt_ofm_and_hints_change_the_fields(pipe, photo):
     mask = _mask(photo)
     base = _run(pipe, photo, [Region(mask, "move left")], output_type="fields", calibrate_strength=False).fields
     other = _run(pipe, photo, [Region(mask, "nod")], output_type="fields", calibrate_strength=False).fields
-    stronger = _run(pipe, photo, [Region(mask, "move left")], ofm=9.0, output_type="fields", calibrate_strength=False).fields
-    dragged = _run(pipe, photo, [Region(mask, "move left")], output_type="fields", calibrate_strength=False,
-                   trajectories=[[Trajectory.drag(60, 50, 20, 50, 8)]]).fields
+    stronger = _run(
+        pipe, photo, [Region(mask, "move left")], ofm=9.0, output_type="fields", calibrate_strength=False
+    ).fields
+    dragged = _run(
+        pipe,
+        photo,
+        [Region(mask, "move left")],
+        output_type="fields",
+        calibrate_strength=False,
+        trajectories=[[Trajectory.drag(60, 50, 20, 50, 8)]],
+    ).fields
     for changed in (other, stronger, dragged):
         assert np.abs(changed - base).max() > 1e-4
     again = _run(pipe, photo, [Region(mask, "move left")], output_type="fields", calibrate_strength=False).fields

@@ -8,8 +8,16 @@ from demo_checks import BatteryOptions, run_battery
 from paired import MEASURES, bootstrap_mean_interval, paired_comparison, paired_markdown
 from test_prompt_following import oracle
 
-OPTIONS = BatteryOptions(num_frames=8, ofm_levels=(1, 2, 4, 8, 12), sweep_photos=0, sweep_clips=1,
-                         lr_photos=0, lr_clips=2, heldout_per_class=1, classes=("move_right", "zoom_out"))
+OPTIONS = BatteryOptions(
+    num_frames=8,
+    ofm_levels=(1, 2, 4, 8, 12),
+    sweep_photos=0,
+    sweep_clips=1,
+    lr_photos=0,
+    lr_clips=2,
+    heldout_per_class=1,
+    classes=("move_right", "zoom_out"),
+)
 
 
 def still(item, ofm):

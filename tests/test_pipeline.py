@@ -3,9 +3,9 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DPMSolverMultistepScheduler
+from tiny import make_tiny_pipeline
 
 from fyc import FollowYourClickPipeline, Region
-from tiny import make_tiny_pipeline
 
 H0, W0 = 48, 80  # a 5:3 input; the tiny model's native short side is 64 px, multiple 8
 
@@ -28,7 +28,13 @@ def box(y0, y1, x0, x1, shape=(H0, W0)):
 
 
 def run(pipe, image, regions=None, **kwargs):
-    kwargs = {"num_frames": 4, "num_inference_steps": 2, "output_type": "np", "generator": torch.Generator().manual_seed(0), **kwargs}
+    kwargs = {
+        "num_frames": 4,
+        "num_inference_steps": 2,
+        "output_type": "np",
+        "generator": torch.Generator().manual_seed(0),
+        **kwargs,
+    }
     return pipe(image, regions or [Region(box(10, 30, 20, 50), "sway")], **kwargs).frames
 
 
@@ -56,13 +62,16 @@ def test_aspect_ratio_kept_and_sizes_rounded(pipe):
 
 
 def test_several_regions(pipe, image):
-    regions = [Region(box(5, 25, 5, 30), "move left"), Region(box(20, 45, 40, 75), "shake"), Region(box(0, 10, 0, 80), "sway")]
+    regions = [
+        Region(box(5, 25, 5, 30), "move left"),
+        Region(box(20, 45, 40, 75), "shake"),
+        Region(box(0, 10, 0, 80), "sway"),
+    ]
     frames = run(pipe, image, regions)
     assert frames.shape[:2] == (1, 4) and np.isfinite(frames).all()
     # the prompt of each region matters
     other = run(pipe, image, [regions[0], Region(regions[1].mask, "spin"), regions[2]])
     assert np.abs(frames - other).max() > 1e-4
-
 
 
 def test_a_region_prompt_reaches_only_its_region(pipe, image):
@@ -81,6 +90,7 @@ def test_a_region_prompt_reaches_only_its_region(pipe, image):
     empty, sway = pipe.encode_prompt("", "cpu"), pipe.encode_prompt("sway", "cpu")
     torch.testing.assert_close(kwargs["encoder_hidden_states"], torch.cat([empty, empty]))
     torch.testing.assert_close(prompts[1, 0], sway[0])
+
 
 def test_seeded_generation_is_deterministic(pipe, image):
     a = run(pipe, image, generator=torch.Generator().manual_seed(3))
@@ -124,8 +134,14 @@ def test_latent_residual_adds_the_first_frame_latent_back(residual, image):
     h, w = pipe.default_size(PIL.Image.fromarray(image))
     f = pipe.vae_scale_factor
     noise = torch.randn((1, 4, 4, h // f, w // f), generator=torch.Generator().manual_seed(0))
-    latents = pipe(image, [Region(box(10, 30, 20, 50), "sway")], num_frames=4, num_inference_steps=1,
-                   latents=noise, output_type="latent").frames
+    latents = pipe(
+        image,
+        [Region(box(10, 30, 20, 50), "sway")],
+        num_frames=4,
+        num_inference_steps=1,
+        latents=noise,
+        output_type="latent",
+    ).frames
     with torch.no_grad():
         first = pipe.encode_first_frame(pipe.video_processor.preprocess(PIL.Image.fromarray(image), height=h, width=w))
     last_noise = (1 - pipe.scheduler.alphas_cumprod[0]).sqrt() * noise[:, :, 1:]
@@ -250,14 +266,26 @@ def test_any_latent_width_with_a_matching_unet(image):
     from fyc.scheduling import default_scheduler
 
     pipe = make_tiny_pipeline()
-    vae8 = AutoencoderKL(block_out_channels=(16, 32, 32), down_block_types=("DownEncoderBlock2D",) * 3,
-                         up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=8, norm_num_groups=8, layers_per_block=1)
+    vae8 = AutoencoderKL(
+        block_out_channels=(16, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        latent_channels=8,
+        norm_num_groups=8,
+        layers_per_block=1,
+    )
     unet17 = FYCUNetMotionModel(**{**pipe.unet.config, "in_channels": 17, "out_channels": 8})
-    wide = FollowYourClickPipeline(vae=vae8, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=unet17,
-                                   scheduler=default_scheduler())
+    wide = FollowYourClickPipeline(
+        vae=vae8, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=unet17, scheduler=default_scheduler()
+    )
     wide.set_progress_bar_config(disable=True)
     assert run(wide, image, output_type="latent").shape[1] == 8
     assert run(wide, image).shape[-1] == 3
     with pytest.raises(ValueError, match="needs 17 / 8"):
-        FollowYourClickPipeline(vae=vae8, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.unet,
-                                scheduler=default_scheduler())
+        FollowYourClickPipeline(
+            vae=vae8,
+            text_encoder=pipe.text_encoder,
+            tokenizer=pipe.tokenizer,
+            unet=pipe.unet,
+            scheduler=default_scheduler(),
+        )

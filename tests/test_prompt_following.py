@@ -51,8 +51,10 @@ def textured_square(dx: float, dy: float, frames: int = 10, size: int = 64, side
     return np.stack(video), alpha > 0
 
 
-@pytest.mark.parametrize("dx, dy, expected", [(-2, 0, "move_left"), (2, 0, "move_right"), (0, -2, "move_up"),
-                                              (0, 2, "move_down"), (0, 0, STILL)])
+@pytest.mark.parametrize(
+    "dx, dy, expected",
+    [(-2, 0, "move_left"), (2, 0, "move_right"), (0, -2, "move_up"), (0, 2, "move_down"), (0, 0, STILL)],
+)
 def test_square_moving_in_a_straight_line(dx, dy, expected):
     video, mask = textured_square(dx, dy)
     assert classify_motion(video, mask) == expected
@@ -91,8 +93,9 @@ def test_classifier_on_held_out_generator_clips():
 
 def test_confusion_matrix_counts_rows_true_columns_predicted():
     classes = ("move_left", "move_right", STILL)
-    matrix = confusion_matrix(["move_left", "move_left", "move_right", STILL],
-                              ["move_left", "move_right", "move_right", "move_left"], classes)
+    matrix = confusion_matrix(
+        ["move_left", "move_left", "move_right", STILL], ["move_left", "move_right", "move_right", "move_left"], classes
+    )
     np.testing.assert_array_equal(matrix, [[1, 1, 0], [0, 1, 0], [1, 0, 0]])
     assert per_class_accuracy(matrix, classes) == {"move_left": 0.5, "move_right": 1.0, STILL: 0.0}
     assert confusion_matrix([], [], LABELS).shape == (len(MOTION_CLASS_NAMES) + 1,) * 2
@@ -133,8 +136,16 @@ def finite_or_null(value) -> bool:
 
 
 def test_battery_on_known_videos(tmp_path):
-    options = BatteryOptions(num_frames=8, ofm_levels=(1, 2, 4, 8, 12), sweep_photos=1, sweep_clips=1,
-                             lr_photos=1, lr_clips=1, heldout_per_class=1, classes=("move_right", "zoom_out"))
+    options = BatteryOptions(
+        num_frames=8,
+        ofm_levels=(1, 2, 4, 8, 12),
+        sweep_photos=1,
+        sweep_clips=1,
+        lr_photos=1,
+        lr_clips=1,
+        heldout_per_class=1,
+        classes=("move_right", "zoom_out"),
+    )
     assert options.generations() == 10 + 4 + 4
     results = run_battery(oracle, options, size=64, log=lambda line: None)
 
@@ -188,8 +199,26 @@ def test_bench_script_compares_two_models_on_the_tiny_pipeline(tmp_path, one_tor
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "checks.json"
-    argv = ["--weights", str(folder), "--weights", str(folder), "--quick", "--steps", "2", "--num-frames", "8",
-            "--classes", "move_left", "--ofm-levels", "8", "2", "--out", str(out), "--device", "cpu"]
+    argv = [
+        "--weights",
+        str(folder),
+        "--weights",
+        str(folder),
+        "--quick",
+        "--steps",
+        "2",
+        "--num-frames",
+        "8",
+        "--classes",
+        "move_left",
+        "--ofm-levels",
+        "8",
+        "2",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     assert script.main(argv) == 0
 
     payload = json.loads(out.read_text())

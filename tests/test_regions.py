@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers.segment_scenes import iou, next_click, two_object_scene
+from helpers.tiny_sam import save_tiny_sam
 
 from fyc.clicks import ClickedImage
 from fyc.inputs import parse_regions
 from fyc.region import Region, exclusive_masks
 from fyc.segment import ClickSegmenter
-from helpers.segment_scenes import iou, next_click, two_object_scene
-from helpers.tiny_sam import save_tiny_sam
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +110,12 @@ def test_regions_are_pipeline_regions_of_the_objects_with_a_mask_and_a_prompt(sa
 
 
 def test_json_round_trip_in_the_api_format(sam, scene):
-    text = json.dumps([
-        {"points": [[100, 120, 1], [130, 90, 0]], "prompt": "sway"},
-        {"points": [[250, 60, 1]], "prompt": "blink"},
-    ])
+    text = json.dumps(
+        [
+            {"points": [[100, 120, 1], [130, 90, 0]], "prompt": "sway"},
+            {"points": [[250, 60, 1]], "prompt": "blink"},
+        ]
+    )
     clicked, segment = clicked_on(scene.image), segment_with(sam)
     clicked.set_regions(parse_regions(text, 320, 240))
     clicked.update_masks(segment)

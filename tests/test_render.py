@@ -7,7 +7,15 @@ import skimage.data
 from PIL import Image
 
 from fyc.motion_field import fields_from_affine
-from fyc.render import MAX_SIDE_LIMIT, output_size, render_video, soft_mask, stream_content, stream_velocity, upsample_field
+from fyc.render import (
+    MAX_SIDE_LIMIT,
+    output_size,
+    render_video,
+    soft_mask,
+    stream_content,
+    stream_velocity,
+    upsample_field,
+)
 
 NUM_FRAMES = 8
 
@@ -60,7 +68,9 @@ def dilated(mask, px):
 def test_frame0_is_the_photo_and_a_zero_field_changes_nothing(photo):
     height, width = photo.shape[:2]
     mask = disk(height, width, (190.3, 150.7), 60)
-    moving = affine_fields([about(np.array([190.3, 150.7]), rotation(40 * t)) for t in range(NUM_FRAMES)], height, width)
+    moving = affine_fields(
+        [about(np.array([190.3, 150.7]), rotation(40 * t)) for t in range(NUM_FRAMES)], height, width
+    )
     moving[0] = 5.0  # frame 0's field is treated as zero whatever it holds
     video = render_video(photo, moving, [mask])
     assert video.dtype == np.uint8 and video.shape == (NUM_FRAMES, height, width, 3)
@@ -73,8 +83,11 @@ def test_frame0_is_the_photo_and_a_zero_field_changes_nothing(photo):
 
 def test_frame0_bit_identical_at_a_reduced_and_an_odd_size(photo):
     odd = photo[:319, :383]  # odd sides: cropped by one row and column, not resampled
-    video = render_video(Image.fromarray(odd), affine_fields([about(np.zeros(2), np.eye(2) * (1 + 0.1 * t)) for t in range(3)], 319, 383),
-                         [square(319, 383, 100, 100, 80)])
+    video = render_video(
+        Image.fromarray(odd),
+        affine_fields([about(np.zeros(2), np.eye(2) * (1 + 0.1 * t)) for t in range(3)], 319, 383),
+        [square(319, 383, 100, 100, 80)],
+    )
     assert video.shape == (3, 318, 382, 3)
     assert np.array_equal(video[0], odd[:318, :382])
     small = render_video(photo, np.zeros((3, 2, 10, 12), np.float32), [square(320, 384, 100, 100, 80)], max_side=192)
@@ -94,16 +107,33 @@ def test_translation_moves_the_content_and_nothing_else(photo, shift):
     video = render_video(photo, fields, [mask])
 
     dx, dy = (s * width / 256.0 for s in shift)
-    expected = cv2.warpAffine(photo, np.float32([[1, 0, dx], [0, 1, dy]]), (width, height), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REFLECT_101)
-    moved = cv2.warpAffine(mask.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, dy]]), (width, height), flags=cv2.INTER_NEAREST) > 0
+    expected = cv2.warpAffine(
+        photo,
+        np.float32([[1, 0, dx], [0, 1, dy]]),
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT_101,
+    )
+    moved = (
+        cv2.warpAffine(
+            mask.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, dy]]), (width, height), flags=cv2.INTER_NEAREST
+        )
+        > 0
+    )
     inner = eroded(moved, 2)
     assert psnr(video[-1][inner], expected[inner]) >= 35
 
     path = np.zeros_like(mask)
     for step in steps:
-        path |= cv2.warpAffine(mask.astype(np.uint8), np.float32([[1, 0, step * dx], [0, 1, step * dy]]), (width, height),
-                               flags=cv2.INTER_NEAREST) > 0
+        path |= (
+            cv2.warpAffine(
+                mask.astype(np.uint8),
+                np.float32([[1, 0, step * dx], [0, 1, step * dy]]),
+                (width, height),
+                flags=cv2.INTER_NEAREST,
+            )
+            > 0
+        )
     still = ~dilated(path, 6)
     for frame in video:
         assert np.array_equal(frame[still], photo[still])
@@ -124,11 +154,18 @@ def test_rotation_and_zoom_land_where_an_affine_warp_puts_them(photo, kind, amou
     video = render_video(photo, affine_fields(matrices, height, width), [mask])
 
     expected = cv2.warpAffine(photo, matrices[-1].astype(np.float32), (width, height), flags=cv2.INTER_LINEAR)
-    target = cv2.warpAffine(mask.astype(np.uint8), matrices[-1].astype(np.float32), (width, height), flags=cv2.INTER_NEAREST) > 0
+    target = (
+        cv2.warpAffine(mask.astype(np.uint8), matrices[-1].astype(np.float32), (width, height), flags=cv2.INTER_NEAREST)
+        > 0
+    )
     inner = eroded(target, 3)
     if amount < 1:  # a shrinking texture is drawn from a pre-filtered level: compare with a filtered warp
-        expected = cv2.warpAffine(cv2.GaussianBlur(photo, (0, 0), 0.8), matrices[-1].astype(np.float32), (width, height),
-                                  flags=cv2.INTER_LINEAR)
+        expected = cv2.warpAffine(
+            cv2.GaussianBlur(photo, (0, 0), 0.8),
+            matrices[-1].astype(np.float32),
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+        )
         assert psnr(video[-1][inner], expected[inner]) >= 28
     else:
         assert psnr(video[-1][inner], expected[inner]) >= 35
@@ -144,7 +181,9 @@ def test_rotation_on_a_coarser_working_grid():
     matrices = [about(centre, rotation(135 * s)) for s in np.linspace(0, 1, NUM_FRAMES)]
     video = render_video(photo, affine_fields(matrices, 512, 512, grid=(16, 16)), [mask])
     expected = cv2.warpAffine(photo, matrices[-1].astype(np.float32), (512, 512), flags=cv2.INTER_LINEAR)
-    target = cv2.warpAffine(mask.astype(np.uint8), matrices[-1].astype(np.float32), (512, 512), flags=cv2.INTER_NEAREST) > 0
+    target = (
+        cv2.warpAffine(mask.astype(np.uint8), matrices[-1].astype(np.float32), (512, 512), flags=cv2.INTER_NEAREST) > 0
+    )
     inner = eroded(target, 3)
     assert psnr(video[-1][inner], expected[inner]) >= 35
 
@@ -188,7 +227,9 @@ def test_an_object_may_leave_the_frame(photo):
     mid = 2
     dx = -150 * mid / (NUM_FRAMES - 1)
     expected = cv2.warpAffine(photo, np.float32([[1, 0, dx], [0, 1, 0]]), (width, height), flags=cv2.INTER_LINEAR)
-    moved = cv2.warpAffine(mask.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, 0]]), (width, height), flags=cv2.INTER_NEAREST)
+    moved = cv2.warpAffine(
+        mask.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, 0]]), (width, height), flags=cv2.INTER_NEAREST
+    )
     visible = eroded(moved > 0, 3) & (np.arange(width) >= 4)  # half of it is already out of the frame
     assert 1000 < visible.sum() < mask.sum() / 2 + 1000
     assert psnr(video[mid][visible], expected[visible]) >= 35

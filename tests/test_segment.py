@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.segment_scenes import fallback_scenes, iou, two_object_scene
+from helpers.tiny_sam import TINY_SAM, save_tiny_sam, tiny_sam
 from PIL import Image
 from segment_anything import sam_model_registry
 
@@ -23,8 +25,7 @@ from fyc.segment import (
     official_config,
     to_rgb_uint8,
 )
-from helpers.segment_scenes import fallback_scenes, iou, two_object_scene
-from helpers.tiny_sam import TINY_SAM, save_tiny_sam, tiny_sam
+
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
@@ -120,7 +121,8 @@ def test_loaded_sam_matches_the_stock_predictor(sam_segmenter, tiny_checkpoint, 
     sam_segmenter.set_image(photo_image)
     for points, multimask in ([[(100, 120, 1)], True], [[(100, 120, 1), (30, 200, 0)], False]):
         masks, scores, _ = stock.predict(
-            np.array([p[:2] for p in points], dtype=np.float32), np.array([p[2] for p in points]),
+            np.array([p[:2] for p in points], dtype=np.float32),
+            np.array([p[2] for p in points]),
             multimask_output=multimask,
         )
         expected = masks[int(np.argmax(scores))]
@@ -168,8 +170,11 @@ class Payload:
         (lambda p: p.write_bytes(b""), CorruptWeightsError, "empty"),
         (lambda p: p.write_bytes(b"not a zip at all" * 10), CorruptWeightsError, "damaged"),
         (lambda p: torch.save({"a": torch.zeros(2), "payload": Payload()}, p), UnsafeCheckpointError, "refusing"),
-        (lambda p: torch.save({"vision_encoder.patch_embed.projection.weight": torch.zeros(2)}, p),
-         SamCheckpointError, "not a segment-anything SAM"),
+        (
+            lambda p: torch.save({"vision_encoder.patch_embed.projection.weight": torch.zeros(2)}, p),
+            SamCheckpointError,
+            "not a segment-anything SAM",
+        ),
     ],
     ids=["empty", "garbage", "pickled-code", "transformers-layout"],
 )
@@ -348,11 +353,11 @@ def test_superpixel_cut_finds_the_labelling_of_least_energy():
     labellings = np.array(list(product([False, True], repeat=graph.count)))
     for _ in range(5):
         as_background, as_foreground = rng.uniform(0, 300, (2, graph.count))
-        energies = (np.where(labellings, as_foreground, as_background).sum(1)
-                    + ((labellings[:, low] != labellings[:, high]) * graph.border_weights).sum(1))
+        energies = np.where(labellings, as_foreground, as_background).sum(1) + (
+            (labellings[:, low] != labellings[:, high]) * graph.border_weights
+        ).sum(1)
         cut = graph.min_cut(as_background, as_foreground)
-        energy = (np.where(cut, as_foreground, as_background).sum()
-                  + graph.border_weights[cut[low] != cut[high]].sum())
+        energy = np.where(cut, as_foreground, as_background).sum() + graph.border_weights[cut[low] != cut[high]].sum()
         assert energy <= energies.min() + graph.count / FLOW_SCALE  # equal up to the integer rounding
 
 
@@ -373,8 +378,9 @@ def test_edge_band_cut_moves_an_offset_edge_onto_the_object():
     refined = cut_band(offset, 3, as_background, as_foreground, smoothness_weights(image))
     assert np.array_equal(refined, truth)
     # Pixels farther than the band from the edge keep their label, whatever their costs.
-    assert np.array_equal(cut_band(offset, 1, as_background, as_foreground, smoothness_weights(image))[:, :10],
-                          offset[:, :10])
+    assert np.array_equal(
+        cut_band(offset, 1, as_background, as_foreground, smoothness_weights(image))[:, :10], offset[:, :10]
+    )
 
 
 def test_colour_model_from_bins_matches_the_pixel_statistics():
@@ -504,12 +510,16 @@ def test_predict_before_set_image_says_what_to_do():
         ClickSegmenter.load(prefer="classical").predict([(1, 1, 1)])
 
 
-@pytest.mark.parametrize("convert", [
-    lambda rgb: rgb[..., 0],
-    lambda rgb: np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1),
-    lambda rgb: rgb.astype(np.uint16) * 257,
-    lambda rgb: rgb.astype(np.float32) / 255,
-], ids=["grayscale", "rgba", "16-bit", "float"])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda rgb: rgb[..., 0],
+        lambda rgb: np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1),
+        lambda rgb: rgb.astype(np.uint16) * 257,
+        lambda rgb: rgb.astype(np.float32) / 255,
+    ],
+    ids=["grayscale", "rgba", "16-bit", "float"],
+)
 def test_other_image_formats_segment_like_their_rgb(sam_segmenter, classical, convert):
     scene = fallback_scenes()[1]
     rgb = scene.image[::2, ::2].copy()  # half size: this checks conversion, not segmentation quality

@@ -24,8 +24,20 @@ from fyc.data.synthetic import (
 )
 from fyc.flow import mean_flow, optical_flow
 
-REQUIRED_CLASSES = {"move_left", "move_right", "move_up", "move_down", "shake", "sway", "rotate_clockwise",
-                    "rotate_counterclockwise", "zoom_in", "zoom_out", "bounce", "pulse"}
+REQUIRED_CLASSES = {
+    "move_left",
+    "move_right",
+    "move_up",
+    "move_down",
+    "shake",
+    "sway",
+    "rotate_clockwise",
+    "rotate_counterclockwise",
+    "zoom_in",
+    "zoom_out",
+    "bounce",
+    "pulse",
+}
 
 
 # ------------------------------------------------------------------------------------------ vocabulary
@@ -48,8 +60,14 @@ def test_vocabulary_covers_the_required_motions_with_disjoint_paraphrases():
 
 @pytest.mark.parametrize(
     "prompt, expected",
-    [("slide to the left", "slides to the left"), ("go up", "goes up"), ("swell and shrink", "swells and shrinks"),
-     ("bounce up and down", "bounces up and down"), ("fly up", "flies up"), ("get bigger", "gets bigger")],
+    [
+        ("slide to the left", "slides to the left"),
+        ("go up", "goes up"),
+        ("swell and shrink", "swells and shrinks"),
+        ("bounce up and down", "bounces up and down"),
+        ("fly up", "flies up"),
+        ("get bigger", "gets bigger"),
+    ],
 )
 def test_third_person(prompt, expected):
     assert third_person(prompt) == expected
@@ -217,8 +235,7 @@ def test_eval_split_uses_only_held_out_photos_and_paraphrases():
         assert train_clip.background_photo not in held_out_photos
         assert train_clip.regions[0].source_photo not in held_out_photos
         assert train_clip.regions[0].motion_prompt in train_prompts
-    canonical = generate_clip(0, split="eval", motion_class="move_left", prompt_set="canonical",
-                              compute_labels=False)
+    canonical = generate_clip(0, split="eval", motion_class="move_left", prompt_set="canonical", compute_labels=False)
     assert canonical.motion_prompt == "move left"
 
 
@@ -226,16 +243,18 @@ def test_every_class_shape_and_mode_renders():
     for i, name in enumerate(MOTION_CLASS_NAMES):
         shape = ("ellipse", "superellipse", "blob", "segment", "silhouette")[i % 5]
         for mode in ("paste", "in_place"):
-            clip = generate_clip(i, motion_class=name, shape=shape, mode=mode, size=64, num_frames=6,
-                                 compute_labels=False)
+            clip = generate_clip(
+                i, motion_class=name, shape=shape, mode=mode, size=64, num_frames=6, compute_labels=False
+            )
             assert clip.regions[0].motion_class == name and clip.regions[0].mode == mode
             assert clip.region_mask.sum() > 20
             assert (clip.frames[1:] != clip.frames[:1]).any(), (name, shape, mode)
 
 
 def test_classes_restrict_the_draw():
-    drawn = {generate_clip(s, classes=("move_left", "move_right"), compute_labels=False).motion_class
-             for s in range(12)}
+    drawn = {
+        generate_clip(s, classes=("move_left", "move_right"), compute_labels=False).motion_class for s in range(12)
+    }
     assert drawn == {"move_left", "move_right"}
 
 
@@ -279,8 +298,16 @@ def test_dataset_items_have_the_real_dataset_keys():
     ds = SyntheticMotionDataset(4, split="train", size=64, num_frames=8, seed=3)
     assert len(ds) == 4
     item = ds[1]
-    assert {"pixel_values", "caption", "motion_prompt", "motion_mask", "region_mask", "ofm", "motion_class",
-            "video_id"} <= set(item)
+    assert {
+        "pixel_values",
+        "caption",
+        "motion_prompt",
+        "motion_mask",
+        "region_mask",
+        "ofm",
+        "motion_class",
+        "video_id",
+    } <= set(item)
     pv = item["pixel_values"]
     assert pv.shape == (8, 3, 64, 64) and pv.dtype == torch.float32
     assert -1.0 <= pv.min() and pv.max() <= 1.0

@@ -43,8 +43,14 @@ def test_tiny_run_logs_finite_losses_and_saves_a_loadable_pipeline(uninterrupted
     pipe.set_progress_bar_config(disable=True)
     mask = np.zeros((40, 40), bool)
     mask[10:30, 10:30] = True
-    frames = pipe(np.full((40, 40, 3), 120, np.uint8), [Region(mask, "move left")], ofm=4.0, num_frames=4,
-                  num_inference_steps=2, output_type="np").frames
+    frames = pipe(
+        np.full((40, 40, 3), 120, np.uint8),
+        [Region(mask, "move left")],
+        ofm=4.0,
+        num_frames=4,
+        num_inference_steps=2,
+        output_type="np",
+    ).frames
     assert frames.shape == (1, 4, 32, 32, 3) and np.isfinite(frames).all()
 
 
@@ -85,8 +91,10 @@ def test_config_rejects_unknown_settings(tmp_path):
 
 def test_set_overrides_apply_on_top_of_the_file_and_are_checked_like_it():
     base = Config.from_yaml(CONFIG)
-    config = Config.from_yaml(CONFIG, ["train.first_frame_mask_ratio=0.25", "unet.use_motion_cross_attention=false",
-                                       "data.length=7", "seed=3"])
+    config = Config.from_yaml(
+        CONFIG,
+        ["train.first_frame_mask_ratio=0.25", "unet.use_motion_cross_attention=false", "data.length=7", "seed=3"],
+    )
     assert config.train.first_frame_mask_ratio == 0.25 and base.train.first_frame_mask_ratio != 0.25
     assert config.unet["use_motion_cross_attention"] is False and config.data["length"] == 7 and config.seed == 3
     assert config.train.batch_size == base.train.batch_size  # the rest is the file's
@@ -121,9 +129,25 @@ def test_two_process_data_parallel_run(tmp_path):
     """The same command under a launcher: two CPU processes (gloo), one log line per step, one saved pipeline."""
     out = tmp_path / "ddp"
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "fyc", "train",
-         "--config", str(CONFIG), "--output-dir", str(out), "--max-steps", "2"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "fyc",
+            "train",
+            "--config",
+            str(CONFIG),
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -149,13 +173,12 @@ def test_ema_checkpointing_and_accumulation_options_run(tmp_path):
     assert ma and all(saved[k].abs().sum() == 0 for k in ma)
 
 
-
 def test_regional_prompt_ratio_confines_the_prompt_to_the_region():
     """With regional_prompt_ratio a clip's motion prompt reaches the UNet as the pipeline gives a region's prompt:
     inside the region's area-averaged frame-0 mask, with the empty prompt on both text paths everywhere else."""
     import torch.nn.functional as F
 
-    from fyc.train import TextCache, TrainConfig, build_dataset, build_pipeline, training_loss, _collate
+    from fyc.train import TextCache, TrainConfig, _collate, build_dataset, build_pipeline, training_loss
 
     config = Config.from_yaml(CONFIG)
     pipe = build_pipeline(config)
@@ -200,12 +223,15 @@ def test_regional_prompt_ratio_confines_the_prompt_to_the_region():
     assert torch.equal(kwargs["region_encoder_hidden_states"], empty[:, None])
     without = {k: v for k, v in batch.items() if k != "region_mask"}
     with pytest.raises(ValueError, match="regional_prompt_ratio needs clips"):
-        training_loss(pipe, unet, without, texts, TrainConfig(stage=2, regional_prompt_ratio=0.5), torch.Generator(), "cpu")
+        training_loss(
+            pipe, unet, without, texts, TrainConfig(stage=2, regional_prompt_ratio=0.5), torch.Generator(), "cpu"
+        )
+
 
 def test_training_loss_honours_mask_ratio_and_dropouts():
     """What the UNet is given: the first-frame latent masked at the configured ratio (0 and 1 here), and text,
     motion prompt and OFM dropped (replaced by the empty prompt / NaN) when their dropout is 1."""
-    from fyc.train import TextCache, TrainConfig, build_dataset, build_pipeline, training_loss, _collate
+    from fyc.train import TextCache, TrainConfig, _collate, build_dataset, build_pipeline, training_loss
 
     config = Config.from_yaml(CONFIG)
     pipe = build_pipeline(config)
@@ -253,7 +279,9 @@ def test_training_loss_honours_mask_ratio_and_dropouts():
     assert all(torch.equal(m, a) or torch.equal(m, b) for m, a, b in zip(mixed, flow_mask[:, 0], clicked[:, 0]))
     without = {k: v for k, v in batch.items() if k != "region_mask"}
     with pytest.raises(ValueError, match="rebuild the cache"):
-        training_loss(pipe, unet, without, texts, TrainConfig(clicked_mask_ratio=0.5), torch.Generator().manual_seed(0), "cpu")
+        training_loss(
+            pipe, unet, without, texts, TrainConfig(clicked_mask_ratio=0.5), torch.Generator().manual_seed(0), "cpu"
+        )
 
     # latent_residual: the same noise and timesteps, applied to frames minus the (unmasked) first-frame latent
     timesteps = []
@@ -283,7 +311,7 @@ def test_training_loss_honours_mask_ratio_and_dropouts():
 def test_prediction_type_sets_the_target_and_the_pipeline_scheduler(prediction_type):
     """A still clip in residual latents is all zeros: a UNet that outputs zeros is exact when it predicts the
     sample, and wrong when it predicts velocity or noise (both hold the noise then)."""
-    from fyc.train import TextCache, build_dataset, build_pipeline, training_loss, _collate
+    from fyc.train import TextCache, _collate, build_dataset, build_pipeline, training_loss
 
     config = Config.from_yaml(CONFIG, [f"train.prediction_type={prediction_type}", "unet.latent_residual=true"])
     pipe = build_pipeline(config)
@@ -295,7 +323,9 @@ def test_prediction_type_sets_the_target_and_the_pipeline_scheduler(prediction_t
         return SimpleNamespace(sample=torch.zeros_like(sample[:, : pipe.vae.config.latent_channels]))
 
     with torch.no_grad():
-        loss = training_loss(pipe, zeros, batch, TextCache(pipe, "cpu"), config.train, torch.Generator().manual_seed(0), "cpu")
+        loss = training_loss(
+            pipe, zeros, batch, TextCache(pipe, "cpu"), config.train, torch.Generator().manual_seed(0), "cpu"
+        )
     assert (loss == 0) if prediction_type == "sample" else (loss > 0.05)
     with pytest.raises(ValueError, match="prediction_type"):
         build_pipeline(Config.from_yaml(CONFIG, ["train.prediction_type=x0"]))
@@ -305,13 +335,16 @@ def test_init_from_sd15_and_motion_adapter_then_from_the_saved_pipeline(tmp_path
     """`init: {sd15, motion_adapter}` (tiny public-format folders) with bf16 mixed precision, stage 1; then
     `init: {pipeline: ...}` for stage 2. The VAE and text encoder stay frozen, stage 1 trains FYC's parts only,
     stage 2 also the motion-augmented attention."""
+    from original_layouts import write_sd_config_folder
     from tiny import make_tiny_adapter, make_tiny_text_encoder, make_tiny_tokenizer, make_tiny_unet2d, make_tiny_vae
 
-    from original_layouts import write_sd_config_folder
-
     sd = tmp_path / "sd15"
-    parts = dict(vae=make_tiny_vae(), text_encoder=make_tiny_text_encoder(), unet=make_tiny_unet2d(),
-                 tokenizer=make_tiny_tokenizer(tmp_path / "tok"))
+    parts = dict(
+        vae=make_tiny_vae(),
+        text_encoder=make_tiny_text_encoder(),
+        unet=make_tiny_unet2d(),
+        tokenizer=make_tiny_tokenizer(tmp_path / "tok"),
+    )
     write_sd_config_folder(sd, **parts)
     for name in ("vae", "unet", "text_encoder", "tokenizer"):
         parts[name].save_pretrained(sd / name)
@@ -380,24 +413,41 @@ def test_video_data_settings(tmp_path):
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from test_video_data import mp4_bytes, moving_square_video, write_tar
+    from test_video_data import moving_square_video, mp4_bytes, write_tar
 
     root = tmp_path_factory.mktemp("shards")
-    captions = ["A dog runs on the beach", "Candle flame flickering", "Woman waves her hand", "Fish swimming slowly",
-                "Flag waving in the wind"]
-    write_tar(root / "00000.tar", [
-        (f"00000000{i}", mp4_bytes(moving_square_video(seed=i)), captions[i], {"videoid": f"a{i}"}) for i in range(3)
-    ] + [("000000009", b"not a video" * 20, "Broken", {"videoid": "bad"})])
-    write_tar(root / "00001.tar", [
-        (f"00001000{i}", mp4_bytes(moving_square_video(seed=10 + i)), captions[3 + i], {"videoid": f"b{i}"}) for i in range(2)
-    ])
+    captions = [
+        "A dog runs on the beach",
+        "Candle flame flickering",
+        "Woman waves her hand",
+        "Fish swimming slowly",
+        "Flag waving in the wind",
+    ]
+    write_tar(
+        root / "00000.tar",
+        [(f"00000000{i}", mp4_bytes(moving_square_video(seed=i)), captions[i], {"videoid": f"a{i}"}) for i in range(3)]
+        + [("000000009", b"not a video" * 20, "Broken", {"videoid": "bad"})],
+    )
+    write_tar(
+        root / "00001.tar",
+        [
+            (f"00001000{i}", mp4_bytes(moving_square_video(seed=10 + i)), captions[3 + i], {"videoid": f"b{i}"})
+            for i in range(2)
+        ],
+    )
     return root
 
 
 def shard_config(out, shards, steps):
     config = tiny_config(out, steps)
-    config.data = {"kind": "shards", "shards": str(shards / "{00000..00001}.tar"), "num_frames": 4, "stride": 2,
-                   "size": 32, "shuffle_buffer": 2}
+    config.data = {
+        "kind": "shards",
+        "shards": str(shards / "{00000..00001}.tar"),
+        "num_frames": 4,
+        "stride": 2,
+        "size": 32,
+        "shuffle_buffer": 2,
+    }
     config.train.num_workers = 2
     config.train.checkpoint_every = 3
     return config
@@ -481,8 +531,13 @@ def launch_two_processes(tmp_path, accelerate_config: dict, script: Path, *args)
 
     config_file = tmp_path / "accelerate.yaml"
     config_file.write_text(yaml.safe_dump({**accelerate_config, "num_processes": 2}))
-    result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file), str(script), *args],
-                            capture_output=True, text=True, timeout=900, cwd=Path(__file__).parents[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file), str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=Path(__file__).parents[1],
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -534,7 +589,10 @@ def test_fsdp_two_cpu_processes_checkpoint_resume_and_export(tmp_path):
     script = tmp_path / "fsdp_on_cpu.py"
     script.write_text(FSDP_ON_CPU)
     step2, output = sharded_run_resumes_exactly(tmp_path, accelerate_config, script)
-    held = {int(r): (int(local), int(total)) for r, local, total in re.findall(r"rank (\d): FSDP\w+ holds (\d+) of (\d+)", output)}
+    held = {
+        int(r): (int(local), int(total))
+        for r, local, total in re.findall(r"rank (\d): FSDP\w+ holds (\d+) of (\d+)", output)
+    }
     assert sorted(held) == [0, 1]
     (local0, total), (local1, _) = held[0], held[1]
     assert local0 < 0.6 * total and local1 < 0.6 * total and local0 + local1 >= total  # each holds about half
@@ -571,8 +629,9 @@ def test_unet_settings_extend_a_saved_pipeline_from_where_it_was(tmp_path):
     sample[:, 4] = 1.0
     text = torch.randn(1, 3, saved.text_encoder.config.hidden_size)
     with torch.no_grad():
-        torch.testing.assert_close(unet(sample, 5, text, ofm=torch.ones(1)).sample,
-                                   saved.unet(sample, 5, text, ofm=torch.ones(1)).sample)
+        torch.testing.assert_close(
+            unet(sample, 5, text, ofm=torch.ones(1)).sample, saved.unet(sample, 5, text, ofm=torch.ones(1)).sample
+        )
     config.unet = {"use_motion_cross_attention": False}
     with pytest.raises(ValueError, match="removes weights"):
         build_pipeline(config)

@@ -23,9 +23,22 @@ TINY = {
         "layers_per_block": 1,
         "norm_num_groups": 4,
     },
-    "data": {"crop_size": [24, 32], "eval_crop_size": 32, "eval_crops_per_photo": 1, "eval_short_side": 32, "scaling_crops": 4},
-    "train": {"batch_size": 2, "max_steps": 4, "lr_schedule_steps": 4, "lr_warmup_steps": 1, "eval_every": 4,
-              "checkpoint_every": 2, "log_every": 1},
+    "data": {
+        "crop_size": [24, 32],
+        "eval_crop_size": 32,
+        "eval_crops_per_photo": 1,
+        "eval_short_side": 32,
+        "scaling_crops": 4,
+    },
+    "train": {
+        "batch_size": 2,
+        "max_steps": 4,
+        "lr_schedule_steps": 4,
+        "lr_warmup_steps": 1,
+        "eval_every": 4,
+        "checkpoint_every": 2,
+        "log_every": 1,
+    },
 }
 
 
@@ -60,13 +73,19 @@ def test_train_resume_and_export(tmp_path):
     latents = vae.encode(torch.zeros(1, 3, 32, 48)).latent_dist.mode()
     assert latents.shape == (1, 4, 16, 24)  # factor 2 for the two-block tiny VAE
 
-    assert {t.dtype for t in load_file(str(exported / "diffusion_pytorch_model.safetensors")).values()} == {torch.float16}
+    assert {t.dtype for t in load_file(str(exported / "diffusion_pytorch_model.safetensors")).values()} == {
+        torch.float16
+    }
     half = AutoencoderKL.from_pretrained(exported, torch_dtype=torch.float16)
     assert half.config.scaling_factor == vae.config.scaling_factor
 
     # A later stage starts from the saved VAE (here with a vanishing learning rate, so it must stay put).
-    stage2 = {**TINY, "init_from": str(full / "vae"), "data": {**TINY["data"], "channel_shuffle": 1.0, "grayscale": 0.5},
-              "train": {**TINY["train"], "max_steps": 1, "learning_rate": 1e-9, "min_learning_rate": 1e-10}}
+    stage2 = {
+        **TINY,
+        "init_from": str(full / "vae"),
+        "data": {**TINY["data"], "channel_shuffle": 1.0, "grayscale": 0.5},
+        "train": {**TINY["train"], "max_steps": 1, "learning_rate": 1e-9, "min_learning_rate": 1e-10},
+    }
     _run(tmp_path, "--output-dir", str(tmp_path / "stage2"), config_dict=stage2)
     before = load_file(str(full / "vae" / "diffusion_pytorch_model.safetensors"))
     after = load_file(str(tmp_path / "stage2" / "vae" / "diffusion_pytorch_model.safetensors"))
@@ -87,8 +106,12 @@ def test_decoder_only_stage_keeps_the_encoder_and_scaling(tmp_path):
     first = tmp_path / "first"
     _run(tmp_path, "--output-dir", str(first), config_dict={**TINY, "train": {**TINY["train"], "max_steps": 2}})
     # Another seed draws other crops, whose latent std differs: the scaling must still be the encoder's.
-    stage = {**TINY, "seed": TINY.get("seed", 0) + 1, "init_from": str(first / "vae"),
-             "train": {**TINY["train"], "max_steps": 2, "decoder_only": True}}
+    stage = {
+        **TINY,
+        "seed": TINY.get("seed", 0) + 1,
+        "init_from": str(first / "vae"),
+        "train": {**TINY["train"], "max_steps": 2, "decoder_only": True},
+    }
     _run(tmp_path, "--output-dir", str(tmp_path / "decoder"), config_dict=stage)
     before = load_file(str(first / "vae" / "diffusion_pytorch_model.safetensors"))
     after = load_file(str(tmp_path / "decoder" / "vae" / "diffusion_pytorch_model.safetensors"))
@@ -117,8 +140,10 @@ def test_grayscale_and_channel_shuffle():
     rng = np.random.default_rng(0)
     grey = train_vae.random_crop(rng, photo, 16, train_vae.VAEDataConfig(colour_jitter=0.0, grayscale=1.0))
     assert np.allclose(grey[..., 0], grey[..., 1]) and np.allclose(grey[..., 1], grey[..., 2])
-    shuffled = [train_vae.random_crop(rng, photo, 16, train_vae.VAEDataConfig(colour_jitter=0.0, channel_shuffle=1.0))
-                for _ in range(40)]
+    shuffled = [
+        train_vae.random_crop(rng, photo, 16, train_vae.VAEDataConfig(colour_jitter=0.0, channel_shuffle=1.0))
+        for _ in range(40)
+    ]
     assert {int(np.argmax(c.mean(axis=(0, 1)))) for c in shuffled} == {0, 1, 2}  # red lands in every channel
 
 
@@ -155,8 +180,18 @@ def test_set_overrides_a_later_stage_from_the_command_line():
     path = "configs/demo_vae_decoder.yaml"
     parser = argparse.ArgumentParser()
     train_vae.build_parser(parser)
-    args = parser.parse_args(["--config", path, "--set", "seed=3", "--set", "data.crop_size=[64, 128]",
-                              "--set", "train.learning_rate=2.0e-4"])
+    args = parser.parse_args(
+        [
+            "--config",
+            path,
+            "--set",
+            "seed=3",
+            "--set",
+            "data.crop_size=[64, 128]",
+            "--set",
+            "train.learning_rate=2.0e-4",
+        ]
+    )
     config = train_vae.VAEConfig.from_yaml(args.config, args.overrides)
     base = train_vae.VAEConfig.from_yaml(path)
     assert (config.seed, config.data.crop_size, config.train.learning_rate) == (3, [64, 128], 2.0e-4)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 from diffusers import UNetMotionModel
+from tiny import TEXT_DIM, make_tiny_adapter, make_tiny_unet, make_tiny_unet2d
 
 from fyc.models import FYCUNetMotionModel, MotionAugmentedTransformerBlock
-from tiny import TEXT_DIM, make_tiny_adapter, make_tiny_unet, make_tiny_unet2d
 
 B, F, H, W = 2, 4, 16, 16
 
@@ -66,7 +66,9 @@ def test_every_extra_input_matters_once_trained():
     with torch.no_grad():
         base = unet(sample, 10, text, ofm=torch.full((B,), 2.0)).sample
         other_ofm = unet(sample, 10, text, ofm=torch.full((B,), 9.0)).sample
-        other_motion = unet(sample, 10, text, ofm=torch.full((B,), 2.0), motion_encoder_hidden_states=torch.randn(B, 6, TEXT_DIM)).sample
+        other_motion = unet(
+            sample, 10, text, ofm=torch.full((B,), 2.0), motion_encoder_hidden_states=torch.randn(B, 6, TEXT_DIM)
+        ).sample
         moved_mask = sample.clone()
         moved_mask[:, 4] = 1 - moved_mask[:, 4]
         other_mask = unet(moved_mask, 10, text, ofm=torch.full((B,), 2.0)).sample
@@ -94,9 +96,20 @@ def test_regions_covering_everything_equal_a_global_prompt(fyc_config):
     masks = torch.zeros(B, 2, H, W)
     masks[:, 0] = 1.0
     with torch.no_grad():
-        regional = unet(sample, 10, text, ofm=torch.full((B,), 3.0), region_masks=masks, region_encoder_hidden_states=region_text).sample
-        global_prompt = unet(sample, 10, region_text[:, 0], ofm=torch.full((B,), 3.0), motion_encoder_hidden_states=region_text[:, 0]).sample
-        empty_regions = unet(sample, 10, text, ofm=torch.full((B,), 3.0), region_masks=torch.zeros_like(masks), region_encoder_hidden_states=region_text).sample
+        regional = unet(
+            sample, 10, text, ofm=torch.full((B,), 3.0), region_masks=masks, region_encoder_hidden_states=region_text
+        ).sample
+        global_prompt = unet(
+            sample, 10, region_text[:, 0], ofm=torch.full((B,), 3.0), motion_encoder_hidden_states=region_text[:, 0]
+        ).sample
+        empty_regions = unet(
+            sample,
+            10,
+            text,
+            ofm=torch.full((B,), 3.0),
+            region_masks=torch.zeros_like(masks),
+            region_encoder_hidden_states=region_text,
+        ).sample
         plain = unet(sample, 10, text, ofm=torch.full((B,), 3.0)).sample
     torch.testing.assert_close(regional, global_prompt, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(empty_regions, plain, rtol=1e-4, atol=1e-5)
@@ -121,11 +134,16 @@ def test_regional_attention_uses_each_prompt_exactly_inside_its_mask(temporal):
     if temporal:  # one video: tokens ordered (position, frame)
         x = torch.randn(1, h * w * frames, 16)
         column = torch.arange(h * w).repeat_interleave(frames) % w
-        ctx = lambda e: e
+
+        def ctx(e):
+            return e
     else:  # frames in the batch, positions as tokens
         x = torch.randn(frames, h * w, 16)
         column = torch.arange(h * w) % w
-        ctx = lambda e: e.expand(frames, -1, -1)
+
+        def ctx(e):
+            return e.expand(frames, -1, -1)
+
     with torch.no_grad():
         out = attn(x, encoder_hidden_states=ctx(base))
         attn.set_processor(AttnProcessor2_0())
@@ -148,7 +166,9 @@ def test_save_load_round_trip_is_exact(tmp_path):
         assert torch.equal(state[key], loaded_state[key]), key
     sample, text, _ = inputs()
     with torch.no_grad():
-        assert torch.equal(unet(sample, 5, text, ofm=torch.ones(B)).sample, loaded(sample, 5, text, ofm=torch.ones(B)).sample)
+        assert torch.equal(
+            unet(sample, 5, text, ofm=torch.ones(B)).sample, loaded(sample, 5, text, ofm=torch.ones(B)).sample
+        )
 
 
 def test_ma_blocks_present_or_absent_by_config():
@@ -156,7 +176,9 @@ def test_ma_blocks_present_or_absent_by_config():
     without = make_tiny_unet(use_motion_cross_attention=False)
     from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
 
-    motion_blocks = [b for m in with_ma.modules() if isinstance(m, AnimateDiffTransformer3D) for b in m.transformer_blocks]
+    motion_blocks = [
+        b for m in with_ma.modules() if isinstance(m, AnimateDiffTransformer3D) for b in m.transformer_blocks
+    ]
     assert len(motion_blocks) == 7 and all(isinstance(b, MotionAugmentedTransformerBlock) for b in motion_blocks)
     assert not any(isinstance(m, MotionAugmentedTransformerBlock) for m in without.modules())
     wide = make_tiny_unet(motion_cross_attention_dim=48)

@@ -81,15 +81,26 @@ def videos(tmp_path_factory):
     )
     shards = root / "shards"
     shards.mkdir()
-    write_tar(shards / "00000.tar", [
-        ("000000000", mp4_bytes(moving_square_video(seed=3)), "Candle flame flickering in the dark", {"videoid": "v0"}),
-        ("000000001", b"garbage" * 50, "Broken video", {"videoid": "v1"}),
-        ("000000002", mp4_bytes(moving_square_video(seed=4)), "Woman waves her hand", {"key": "000000002"}),
-    ])
-    write_tar(shards / "00001.tar", [
-        ("000010000", mp4_bytes(moving_square_video(seed=5)), "Fish swimming in an aquarium", {"videoid": "v3"}),
-        ("000010001", None, "Caption without a video", {"videoid": "v4"}),
-    ])
+    write_tar(
+        shards / "00000.tar",
+        [
+            (
+                "000000000",
+                mp4_bytes(moving_square_video(seed=3)),
+                "Candle flame flickering in the dark",
+                {"videoid": "v0"},
+            ),
+            ("000000001", b"garbage" * 50, "Broken video", {"videoid": "v1"}),
+            ("000000002", mp4_bytes(moving_square_video(seed=4)), "Woman waves her hand", {"key": "000000002"}),
+        ],
+    )
+    write_tar(
+        shards / "00001.tar",
+        [
+            ("000010000", mp4_bytes(moving_square_video(seed=5)), "Fish swimming in an aquarium", {"videoid": "v3"}),
+            ("000010001", None, "Caption without a video", {"videoid": "v4"}),
+        ],
+    )
     return root
 
 
@@ -258,14 +269,35 @@ def test_parse_shard():
 def test_prepare_shards_resume_and_cache_feeds_the_dataset(videos, tmp_path, capsys):
     out = tmp_path / "cache"
     csv_path = str(videos / "results.csv")
-    common = ["--out", str(out), "--num-frames", "6", "--stride", "2", "--height", "96", "--width", "128", "--start", "first"]
+    common = [
+        "--out",
+        str(out),
+        "--num-frames",
+        "6",
+        "--stride",
+        "2",
+        "--height",
+        "96",
+        "--width",
+        "128",
+        "--start",
+        "first",
+    ]
     assert fyc_main(["prepare", csv_path, "--shard", "0/2", *common]) == 0
     assert fyc_main(["prepare", csv_path, "--shard", "1/2", *common, "--save-clips"]) == 0
     assert "shard 1/2: 3 videos" in capsys.readouterr().out
     index = {r["video_id"]: r for path in MotionCache(out).index_files() for r in read_jsonl(path)}
-    assert sorted(MotionCache(out).index_files()) == [str(out / "index-00000-of-00002.jsonl"), str(out / "index-00001-of-00002.jsonl")]
+    assert sorted(MotionCache(out).index_files()) == [
+        str(out / "index-00000-of-00002.jsonl"),
+        str(out / "index-00001-of-00002.jsonl"),
+    ]
     assert {k: v["status"] for k, v in index.items()} == {
-        "101": "ok", "102": "ok", "103": "corrupt", "104": "too_short", "105": "missing", "106": "ok"
+        "101": "ok",
+        "102": "ok",
+        "103": "corrupt",
+        "104": "too_short",
+        "105": "missing",
+        "106": "ok",
     }
     assert index["101"]["ofm"] == pytest.approx(EXPECTED_OFM, rel=0.25) and index["101"]["start"] == 0
     assert index["101"]["flow_mean"][0] > 2 and abs(index["101"]["flow_mean"][1]) < 0.5  # moving right
@@ -307,8 +339,13 @@ def test_prepare_tar_shards_split_by_sample(videos, tmp_path):
 
 
 def test_prepare_with_worker_processes(videos, tmp_path):
-    counts = prepare(str(videos / "results.csv"), tmp_path / "c", spec=ClipSpec(6, 2, 96, 128, start="first"),
-                     workers=2, log=lambda *_: None)
+    counts = prepare(
+        str(videos / "results.csv"),
+        tmp_path / "c",
+        spec=ClipSpec(6, 2, 96, 128, start="first"),
+        workers=2,
+        log=lambda *_: None,
+    )
     assert counts == {"ok": 3, "corrupt": 1, "too_short": 1, "missing": 1}
 
 
@@ -333,15 +370,33 @@ def test_raft_weights_select_raft_in_datasets_and_prepare(videos, tmp_path, caps
     assert sample["ofm"] == pytest.approx(raft.ofm) and np.array_equal(sample["motion_mask"].numpy(), raft.mask)
 
     out = tmp_path / "cache"
-    args = ["prepare", csv_path, "--out", str(out), "--num-frames", "2", "--stride", "2", "--height", "48",
-            "--width", "64", "--start", "first", "--limit", "1"]
+    args = [
+        "prepare",
+        csv_path,
+        "--out",
+        str(out),
+        "--num-frames",
+        "2",
+        "--stride",
+        "2",
+        "--height",
+        "48",
+        "--width",
+        "64",
+        "--start",
+        "first",
+        "--limit",
+        "1",
+    ]
     assert fyc_main([*args, "--raft-weights", str(weights)]) == 0
     assert MotionCache(out).read_spec()["flow_method"] == "raft"
     entry = MotionCache(out).load_index()["101"]
     assert entry.status == "ok" and entry.ofm == pytest.approx(raft.ofm, abs=1e-4)
     assert np.array_equal(entry.load_mask(), raft.mask)
     # the cache serves datasets that use RAFT too, and is refused by one that would compute DIS
-    assert WebVidFolderDataset(csv_path, spec=spec, cache_dir=out, raft_weights=weights)[0]["ofm"] == pytest.approx(entry.ofm)
+    assert WebVidFolderDataset(csv_path, spec=spec, cache_dir=out, raft_weights=weights)[0]["ofm"] == pytest.approx(
+        entry.ofm
+    )
     with pytest.raises(ValueError, match="flow_method"):
         WebVidFolderDataset(csv_path, spec=spec, cache_dir=out)
     assert fyc_main([*args, "--flow", "dis", "--raft-weights", str(weights)]) == 2
@@ -392,8 +447,9 @@ def test_shard_stream_is_deterministic_and_resumes_after_consumed_samples(videos
     shards = str(videos / "shards")
 
     def stream(seed=0):
-        return VideoShardDataset(shards, spec=ClipSpec(6, 2, 96, 128), seed=seed, repeat=True, shuffle_buffer=3,
-                                 shuffle_shards=True)
+        return VideoShardDataset(
+            shards, spec=ClipSpec(6, 2, 96, 128), seed=seed, repeat=True, shuffle_buffer=3, shuffle_shards=True
+        )
 
     def take(ds, n):
         it = iter(ds)

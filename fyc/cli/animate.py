@@ -53,33 +53,78 @@ def parse_drag(text: str) -> tuple[float, float, float, float]:
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="the still image to animate")
-    parser.add_argument("--click", type=parse_click, action=_Ordered, dest="click", metavar="X,Y[,LABEL]",
-                        help="a point on the object to animate, in image pixels (repeatable)")
-    parser.add_argument("--mask", type=Path, action=_Ordered, dest="mask", metavar="PNG",
-                        help="a mask image of the object (white = animate) instead of clicks")
-    parser.add_argument("--drag", type=parse_drag, action=_Ordered, dest="drag", metavar="X0,Y0,X1,Y1",
-                        help="drag the point (X0,Y0) of an object to (X1,Y1) by the last frame, image pixels "
-                             "(repeatable; motion-field model)")
-    parser.add_argument("--prompt", action=_Ordered, dest="prompt", metavar="TEXT",
-                        help="short motion prompt; closes the object made of the clicks/mask before it")
-    parser.add_argument("--ofm", type=float, default=None,
-                        help="motion strength: optical-flow magnitude, pixels per frame at 256-px width (default: the "
-                             "model's, 4 for the motion-field model (0.5-12), 8 for the latent one (0-20))")
+    parser.add_argument(
+        "--click",
+        type=parse_click,
+        action=_Ordered,
+        dest="click",
+        metavar="X,Y[,LABEL]",
+        help="a point on the object to animate, in image pixels (repeatable)",
+    )
+    parser.add_argument(
+        "--mask",
+        type=Path,
+        action=_Ordered,
+        dest="mask",
+        metavar="PNG",
+        help="a mask image of the object (white = animate) instead of clicks",
+    )
+    parser.add_argument(
+        "--drag",
+        type=parse_drag,
+        action=_Ordered,
+        dest="drag",
+        metavar="X0,Y0,X1,Y1",
+        help="drag the point (X0,Y0) of an object to (X1,Y1) by the last frame, image pixels "
+        "(repeatable; motion-field model)",
+    )
+    parser.add_argument(
+        "--prompt",
+        action=_Ordered,
+        dest="prompt",
+        metavar="TEXT",
+        help="short motion prompt; closes the object made of the clicks/mask before it",
+    )
+    parser.add_argument(
+        "--ofm",
+        type=float,
+        default=None,
+        help="motion strength: optical-flow magnitude, pixels per frame at 256-px width (default: the "
+        "model's, 4 for the motion-field model (0.5-12), 8 for the latent one (0-20))",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=None,
-                        help="denoising steps (default: the model's, 12 motion-field, 25 latent)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="denoising steps (default: the model's, 12 motion-field, 25 latent)"
+    )
     parser.add_argument("--frames", type=int, default=16, help="frames to generate (default 16)")
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's, 7.5 unless it says otherwise)")
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale (default: the model's, 7.5 unless it says otherwise)",
+    )
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the written video (default 8)")
-    parser.add_argument("--weights", type=Path, default=None, help="a saved pipeline folder (default: best under weights/)")
-    parser.add_argument("--sam", type=Path, default=None, help="a SAM checkpoint for clicks (default: found under weights/)")
-    parser.add_argument("--keep-background", action="store_true",
-                        help="latent model: paste the still input outside the (dilated) regions instead of the model's "
-                             "raw output (the motion-field model keeps the background exact by itself)")
-    parser.add_argument("--max-side", type=int, default=1024,
-                        help="motion-field model: long side of the video in px, the photo's own size when smaller "
-                             "(default 1024)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("out.mp4"), help="out.mp4 or out.gif (default out.mp4)")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="a saved pipeline folder (default: best under weights/)"
+    )
+    parser.add_argument(
+        "--sam", type=Path, default=None, help="a SAM checkpoint for clicks (default: found under weights/)"
+    )
+    parser.add_argument(
+        "--keep-background",
+        action="store_true",
+        help="latent model: paste the still input outside the (dilated) regions instead of the model's "
+        "raw output (the motion-field model keeps the background exact by itself)",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=1024,
+        help="motion-field model: long side of the video in px, the photo's own size when smaller (default 1024)",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, default=Path("out.mp4"), help="out.mp4 or out.gif (default out.mp4)"
+    )
 
 
 def collect_objects(spec) -> list[dict]:
@@ -138,8 +183,9 @@ def run(args) -> int:
             if value is None:  # --guidance: the model's own
                 continue
             if not np.isfinite(value) or value < 0 or (name == "--fps" and value == 0):
-                raise ValueError(f"{name} must be a finite number {'above' if name == '--fps' else 'of at least'} 0, "
-                                 f"got {value}")
+                raise ValueError(
+                    f"{name} must be a finite number {'above' if name == '--fps' else 'of at least'} 0, got {value}"
+                )
         if not args.image.is_file():
             raise ValueError(f"image not found: {args.image}")
         rgb = load_image_file(args.image)  # EXIF rotation applied, any PIL mode, first frame, pixel limit
@@ -150,7 +196,9 @@ def run(args) -> int:
                 check_point((x, y, label), width, height, f"--click {x:g},{y:g} of object {number}")
             for drag in obj["drags"]:
                 for x, y in (drag[:2], drag[2:]):
-                    check_point((x, y, 1), width, height, f"--drag {','.join(f'{v:g}' for v in drag)} (its point {x:g},{y:g})")
+                    check_point(
+                        (x, y, 1), width, height, f"--drag {','.join(f'{v:g}' for v in drag)} (its point {x:g},{y:g})"
+                    )
     except (ValueError, OSError) as error:  # InputError is a ValueError
         return fail(error)
 
@@ -174,17 +222,29 @@ def run(args) -> int:
                     raise ValueError(f"--mask {path} is not a readable image ({error})") from None
                 clicked_object.mask = mask if clicked_object.mask is None else clicked_object.mask | mask
             if not clicked_object.has_mask:
-                raise ValueError(f"object {obj['prompt']!r} selects nothing: move its clicks onto the object or "
-                                 "give a mask with white pixels")
+                raise ValueError(
+                    f"object {obj['prompt']!r} selects nothing: move its clicks onto the object or "
+                    "give a mask with white pixels"
+                )
         pipe = load_pipeline(args.weights)  # names a missing or damaged file; refuses pickled code
         settings = model_settings(pipe)
         ofm = check_ofm(settings.ofm_default if args.ofm is None else args.ofm, *settings.ofm_range)
         drags = _drags_on_working_copy(clicked, objects)
         print(f"model: {describe(pipe)}", file=sys.stderr)
-        frames = animate(pipe, clicked.image, clicked.regions(), ofm=ofm, seed=seed,
-                         num_frames=args.frames or min(16, settings.max_frames), num_inference_steps=args.steps,
-                         guidance_scale=args.guidance, keep_background=args.keep_background, drags=drags,
-                         max_side=args.max_side, max_pixel_frames=settings.pixel_frame_budget)
+        frames = animate(
+            pipe,
+            clicked.image,
+            clicked.regions(),
+            ofm=ofm,
+            seed=seed,
+            num_frames=args.frames or min(16, settings.max_frames),
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            keep_background=args.keep_background,
+            drags=drags,
+            max_side=args.max_side,
+            max_pixel_frames=settings.pixel_frame_budget,
+        )
     except (ValueError, OSError) as error:  # bad clicks or masks, unreadable weights, over budget, refused settings
         return fail(error)
     try:

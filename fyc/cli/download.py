@@ -18,11 +18,14 @@ from ..weight_sources import DOWNLOAD_ALL, SOURCES, WEIGHTS_DIR_ENV, weights_roo
 def build_parser(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(SOURCES)
     parser.add_argument(
-        "names", nargs="*", metavar="NAME",
+        "names",
+        nargs="*",
+        metavar="NAME",
         help=f"what to fetch: {names}, or all ({' + '.join(DOWNLOAD_ALL)}). Without a name: list them.",
     )
-    parser.add_argument("--dir", type=Path, default=None,
-                        help=f"weights folder (default: ${WEIGHTS_DIR_ENV}, else ./weights)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help=f"weights folder (default: ${WEIGHTS_DIR_ENV}, else ./weights)"
+    )
     parser.add_argument("--list", action="store_true", help="list what can be fetched and what is already there")
     parser.add_argument("--dry-run", action="store_true", help="say what would be fetched, fetch nothing")
     parser.add_argument("--force", action="store_true", help="fetch again even when complete files are present")

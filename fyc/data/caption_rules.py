@@ -135,8 +135,13 @@ def _is_finite_verb(tokens: list[str], i: int) -> bool:
         return False
     # a verb is followed by what follows verbs; "Ocean waves" or "waves crash" are noun phrases
     return (
-        nxt in DETERMINERS or nxt in PREPOSITIONS or nxt in DIRECTIONS or nxt in ("and", "")
-        or nxt.endswith("ly") or nxt in MANNER_ADVERBS or not nxt.isalpha()
+        nxt in DETERMINERS
+        or nxt in PREPOSITIONS
+        or nxt in DIRECTIONS
+        or nxt in ("and", "")
+        or nxt.endswith("ly")
+        or nxt in MANNER_ADVERBS
+        or not nxt.isalpha()
     )
 
 
@@ -231,11 +236,20 @@ def _verb_phrase(tokens: list[str], v: int, finite: bool) -> tuple[list[str], in
     while k < n and tokens[k] in DETERMINERS:
         k += 1
     start = k
-    while k < n and tokens[k] not in PREPOSITIONS and tokens[k] not in DIRECTIONS and tokens[k] not in AUXILIARIES \
-            and tokens[k] != "and" and tokens[k] not in IDIOMS.values() and not tokens[k].endswith("ly") \
-            and tokens[k] not in MANNER_ADVERBS and not (k > start and _is_ing_verb(tokens, k)) \
-            and not (k == start == j and tokens[k].endswith("ing") and _can_be(tokens[k], "VERB")
-                     and tokens[k] not in ING_NOUNS):  # after a determiner an -ing word is a modifier
+    while (
+        k < n
+        and tokens[k] not in PREPOSITIONS
+        and tokens[k] not in DIRECTIONS
+        and tokens[k] not in AUXILIARIES
+        and tokens[k] != "and"
+        and tokens[k] not in IDIOMS.values()
+        and not tokens[k].endswith("ly")
+        and tokens[k] not in MANNER_ADVERBS
+        and not (k > start and _is_ing_verb(tokens, k))
+        and not (
+            k == start == j and tokens[k].endswith("ing") and _can_be(tokens[k], "VERB") and tokens[k] not in ING_NOUNS
+        )
+    ):  # after a determiner an -ing word is a modifier
         k += 1
     nouns = [w for w in tokens[start:k] if _is_noun_like(w)]
     if nouns and (k > start):
@@ -282,7 +296,9 @@ def extract_motion(caption: str) -> MotionPhrase:
                 while nxt < len(tokens) and tokens[nxt].endswith("ly"):
                     nxt += 1
                 if nxt < len(tokens) and (
-                    _is_ing_verb(tokens, nxt) if not finite else (_can_be(tokens[nxt], "VERB") and tokens[nxt].endswith("s"))
+                    _is_ing_verb(tokens, nxt)
+                    if not finite
+                    else (_can_be(tokens[nxt], "VERB") and tokens[nxt].endswith("s"))
                 ):
                     phrase, k = _verb_phrase(tokens, nxt, finite)
                     phrases.append(" ".join(phrase))
@@ -349,7 +365,9 @@ def score(records: list[dict], predictions: list[MotionPhrase]) -> dict:
 
     out = {"n": len(records)}
     for name, (tp, pred, gold) in {
-        "motion": ("tp", "pred", "gold"), "verb": ("vtp", "vpred", "vgold"), "object": ("otp", "opred", "ogold")
+        "motion": ("tp", "pred", "gold"),
+        "verb": ("vtp", "vpred", "vgold"),
+        "object": ("otp", "opred", "ogold"),
     }.items():
         precision, recall = ratio(totals[tp], totals[pred]), ratio(totals[tp], totals[gold])
         out[f"{name}_precision"] = precision

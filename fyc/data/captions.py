@@ -30,9 +30,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable
 
 from fyc.data.caption_rules import MotionPhrase, extract_motion
 
@@ -104,9 +104,7 @@ def build_messages(caption: str, examples: list[dict]) -> list[dict]:
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for e in examples:
         messages.append({"role": "user", "content": e["caption"]})
-        messages.append(
-            {"role": "assistant", "content": json.dumps({"objects": e["objects"], "motion": e["motion"]})}
-        )
+        messages.append({"role": "assistant", "content": json.dumps({"objects": e["objects"], "motion": e["motion"]})})
     messages.append({"role": "user", "content": caption})
     return messages
 
@@ -157,9 +155,20 @@ class ChatClient:
         json_mode: ask for `response_format={"type": "json_object"}` (vLLM, llama.cpp, Ollama, OpenAI).
     """
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, timeout: float = 60.0,
-                 max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
-                 requests_per_second: float | None = None, json_mode: bool = False, sleep=time.sleep):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        requests_per_second: float | None = None,
+        json_mode: bool = False,
+        sleep=time.sleep,
+    ):
         if not base_url:
             raise ValueError("ChatClient needs a base_url such as http://localhost:8000/v1")
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -248,7 +257,9 @@ def read_caption_records(path) -> list[dict]:
             id_col = next((c for c in ("videoid", "id", "key", "video_id") if c in fields), None)
             cap_col = next((c for c in ("name", "caption", "text") if c in fields), None)
             if not id_col or not cap_col:
-                raise ValueError(f"{path}: need an id column (videoid/id) and a caption column (name/caption); got {fields}")
+                raise ValueError(
+                    f"{path}: need an id column (videoid/id) and a caption column (name/caption); got {fields}"
+                )
             for row in reader:
                 if row.get(id_col):
                     records.append({"id": str(row[id_col]).strip(), "caption": (row.get(cap_col) or "").strip()})
@@ -280,8 +291,15 @@ def _done_ids(out_path: Path, retry_failed: bool) -> set[str]:
     return {k for k, r in latest.items() if not (retry_failed and r.get("error"))}
 
 
-def rewrite_captions(records: Iterable[dict], out_path, client: ChatClient | None = None, examples=None,
-                     workers: int = 1, retry_failed: bool = False, progress: Callable[[dict], None] | None = None) -> dict:
+def rewrite_captions(
+    records: Iterable[dict],
+    out_path,
+    client: ChatClient | None = None,
+    examples=None,
+    workers: int = 1,
+    retry_failed: bool = False,
+    progress: Callable[[dict], None] | None = None,
+) -> dict:
     """Rewrite `records` ({"id", "caption"}) into `out_path` JSONL, skipping ids already there.
 
     With `client=None` every caption goes through the offline rules. Returns counts:
@@ -313,6 +331,7 @@ def rewrite_captions(records: Iterable[dict], out_path, client: ChatClient | Non
         return line
 
     with open(out_path, "a", encoding="utf-8") as out:
+
         def write(line: dict) -> None:
             with lock:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -341,19 +360,28 @@ def _env(names: tuple[str, ...]) -> str | None:
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="captions: WebVid CSV (videoid, name), CSV with id/caption, or JSONL")
     parser.add_argument("--out", required=True, help="output JSONL; ids already in it are skipped (resume)")
-    parser.add_argument("--base-url", help="OpenAI-compatible API root, e.g. http://localhost:8000/v1 "
-                        "(default: $FYC_LLM_BASE_URL or $OPENAI_BASE_URL; none: offline rules)")
+    parser.add_argument(
+        "--base-url",
+        help="OpenAI-compatible API root, e.g. http://localhost:8000/v1 "
+        "(default: $FYC_LLM_BASE_URL or $OPENAI_BASE_URL; none: offline rules)",
+    )
     parser.add_argument("--model", help="model name (default: $FYC_LLM_MODEL or $OPENAI_MODEL)")
     parser.add_argument("--api-key", help="API key (default: $FYC_LLM_API_KEY or $OPENAI_API_KEY)")
-    parser.add_argument("--rules", action="store_true", help="use the offline rule-based extractor even if an endpoint is set")
+    parser.add_argument(
+        "--rules", action="store_true", help="use the offline rule-based extractor even if an endpoint is set"
+    )
     parser.add_argument("--rps", type=float, default=None, help="rate limit: requests per second (default: unlimited)")
     parser.add_argument("--workers", type=int, default=1, help="parallel requests (default: 1)")
-    parser.add_argument("--max-retries", type=int, default=5, help="retries per caption for errors and malformed replies")
+    parser.add_argument(
+        "--max-retries", type=int, default=5, help="retries per caption for errors and malformed replies"
+    )
     parser.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds, doubled each retry")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     parser.add_argument("--json-mode", action="store_true", help='send response_format={"type": "json_object"}')
     parser.add_argument("--examples", default=str(EXAMPLES_PATH), help="in-context examples JSON")
-    parser.add_argument("--num-examples", type=int, default=None, help="use only the first N examples (shorter prompts)")
+    parser.add_argument(
+        "--num-examples", type=int, default=None, help="use only the first N examples (shorter prompts)"
+    )
     parser.add_argument("--retry-failed", action="store_true", help="redo ids whose earlier line recorded an error")
     parser.add_argument("--limit", type=int, default=None, help="only the first N captions of the input")
 
@@ -367,9 +395,16 @@ def run(args) -> int:
         if not model:
             print("error: an endpoint is set but no model: pass --model or set FYC_LLM_MODEL.", file=sys.stderr)
             return 2
-        client = ChatClient(base_url, model, args.api_key or _env(ENV_API_KEY), timeout=args.timeout,
-                            max_retries=args.max_retries, backoff=args.backoff, requests_per_second=args.rps,
-                            json_mode=args.json_mode)
+        client = ChatClient(
+            base_url,
+            model,
+            args.api_key or _env(ENV_API_KEY),
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            backoff=args.backoff,
+            requests_per_second=args.rps,
+            json_mode=args.json_mode,
+        )
         examples = load_examples(args.examples, args.num_examples)
         print(f"captions: {len(records)} from {args.input} via {client.url} ({model}), {len(examples)} examples")
     else:
@@ -377,7 +412,9 @@ def run(args) -> int:
         print(f"captions: {len(records)} from {args.input} via the offline rule-based extractor")
     start = time.time()
     try:
-        counts = rewrite_captions(records, args.out, client, examples, workers=args.workers, retry_failed=args.retry_failed)
+        counts = rewrite_captions(
+            records, args.out, client, examples, workers=args.workers, retry_failed=args.retry_failed
+        )
     except EndpointConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

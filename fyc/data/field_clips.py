@@ -65,7 +65,9 @@ def _region_mask(rng, photo, height, width, area_range) -> np.ndarray:
     shape = str(rng.choice(SHAPES, p=SHAPE_WEIGHTS))
     area = height * width * rng.uniform(*area_range)
     if shape == "segment":
-        for local, (x, y) in _segment_shapes(rng, photo, (area_range[0] * height * width, area_range[1] * height * width)):
+        for local, (x, y) in _segment_shapes(
+            rng, photo, (area_range[0] * height * width, area_range[1] * height * width)
+        ):
             out = np.zeros((height, width), bool)
             out[y : y + local.shape[0], x : x + local.shape[1]] = local
             return out
@@ -81,8 +83,9 @@ def _region_mask(rng, photo, height, width, area_range) -> np.ndarray:
     return out
 
 
-def region_fields(name: str, amplitude: float, params: dict, mask: np.ndarray, grid: tuple[int, int],
-                  num_frames: int) -> np.ndarray:
+def region_fields(
+    name: str, amplitude: float, params: dict, mask: np.ndarray, grid: tuple[int, int], num_frames: int
+) -> np.ndarray:
     """(F, 2, h, w) displacements in px of the region's motion at every cell centre (defined everywhere)."""
     height, width = mask.shape
     ys, xs = np.nonzero(mask)
@@ -106,10 +109,20 @@ def combine_regions(region_fields_px: list[np.ndarray], coverage: np.ndarray, wi
     return out * (256.0 / width)
 
 
-def generate_field_clip(seed: int, split: str = "train", num_frames: int = 16, grid: tuple[int, int] | None = None, *,
-                        motion_class: str | None = None, classes: tuple[str, ...] | None = None, speed: float | None = None,
-                        num_regions: int = 1, prompt_set: str | None = None, prompt: str | None = None,
-                        size: int = CLIP_SIZE) -> FieldClip:
+def generate_field_clip(
+    seed: int,
+    split: str = "train",
+    num_frames: int = 16,
+    grid: tuple[int, int] | None = None,
+    *,
+    motion_class: str | None = None,
+    classes: tuple[str, ...] | None = None,
+    speed: float | None = None,
+    num_regions: int = 1,
+    prompt_set: str | None = None,
+    prompt: str | None = None,
+    size: int = CLIP_SIZE,
+) -> FieldClip:
     """One clip, deterministic in `(seed, split)`: a crop of a photograph of `split` with `num_regions` moving regions.
 
     Args:
@@ -129,9 +142,13 @@ def generate_field_clip(seed: int, split: str = "train", num_frames: int = 16, g
     height = size
     width = int(round(size * grid[1] / grid[0]))
     classes = tuple(classes or FIELD_MOTION_CLASS_NAMES)
-    scene_rng, motion_rng = (np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), SPLITS.index(split), 7]).spawn(2))
+    scene_rng, motion_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), SPLITS.index(split), 7]).spawn(2)
+    )
     names = photo_names(split)
-    photo = np.clip(_crop_resized(scene_rng, load_photo(names[int(scene_rng.integers(len(names)))]), height, width) + 0.5, 0, 255).astype(np.uint8)
+    photo = np.clip(
+        _crop_resized(scene_rng, load_photo(names[int(scene_rng.integers(len(names)))]), height, width) + 0.5, 0, 255
+    ).astype(np.uint8)
     taken = np.zeros((height, width), bool)
     masks, chosen, prompts, speeds, per_region = [], [], [], [], []
     prompt_set = prompt_set or ("train" if split == "train" else "heldout")
@@ -150,13 +167,19 @@ def generate_field_clip(seed: int, split: str = "train", num_frames: int = 16, g
         sample = points[:: max(1, len(points) // 256)]
         shape = geometry(name, params, points)
         to_px = width / 256.0
-        target = float(speed) if (index == 0 and speed is not None) else float(np.exp(motion_rng.uniform(*np.log(SPEED_RANGE))))
+        target = (
+            float(speed)
+            if (index == 0 and speed is not None)
+            else float(np.exp(motion_rng.uniform(*np.log(SPEED_RANGE))))
+        )
         amplitude = calibrate(name, params, sample, shape, target * to_px, height, width, num_frames)
         moved = displacement(name, amplitude, params, sample, shape, num_frames)
         speeds.append(float(np.linalg.norm(np.diff(moved, axis=0), axis=-1).mean()) / to_px)
         per_region.append(region_fields(name, amplitude, params, mask, grid, num_frames))
         choices = field_prompts(name, prompt_set)
-        prompts.append(prompt if (index == 0 and prompt is not None) else choices[int(motion_rng.integers(len(choices)))])
+        prompts.append(
+            prompt if (index == 0 and prompt is not None) else choices[int(motion_rng.integers(len(choices)))]
+        )
         masks.append(mask)
         chosen.append(name)
         taken |= mask
@@ -181,8 +204,18 @@ class FieldClipDataset(torch.utils.data.Dataset):
     "" for padding), `ofm`.
     """
 
-    def __init__(self, length: int = 100000, split: str = "train", num_frames: int = 16, grid=(GRID_SHORT_SIDE, GRID_SHORT_SIDE),
-                 seed: int = 0, two_region_ratio: float = 0.25, hint_ratio: float = 0.2, classes=None, size: int = CLIP_SIZE):
+    def __init__(
+        self,
+        length: int = 100000,
+        split: str = "train",
+        num_frames: int = 16,
+        grid=(GRID_SHORT_SIDE, GRID_SHORT_SIDE),
+        seed: int = 0,
+        two_region_ratio: float = 0.25,
+        hint_ratio: float = 0.2,
+        classes=None,
+        size: int = CLIP_SIZE,
+    ):
         self.length, self.split, self.num_frames, self.grid = length, split, num_frames, tuple(grid)
         self.seed, self.two_region_ratio, self.hint_ratio = seed, two_region_ratio, hint_ratio
         self.classes, self.size = tuple(classes) if classes else None, size
@@ -194,8 +227,9 @@ class FieldClipDataset(torch.utils.data.Dataset):
         seed = self.seed * 1_000_003 + int(index)
         rng = np.random.default_rng([seed, 11])
         regions = 2 if rng.random() < self.two_region_ratio else 1
-        clip = generate_field_clip(seed, self.split, self.num_frames, self.grid, classes=self.classes, num_regions=regions,
-                                   size=self.size)
+        clip = generate_field_clip(
+            seed, self.split, self.num_frames, self.grid, classes=self.classes, num_regions=regions, size=self.size
+        )
         masks = np.zeros((2, *clip.region_masks.shape[1:]), bool)
         masks[: len(clip.region_masks)] = clip.region_masks
         hints = np.zeros((3, self.num_frames, *self.grid), np.float32)

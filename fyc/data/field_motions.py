@@ -23,28 +23,70 @@ def _motion(name, canonical, train, heldout, kind):
 
 
 NEW_CLASSES = [
-    _motion("wave", "wave", ["wave in the wind", "flutter", "flap", "billow", "wave like a flag", "flap in the breeze"],
-            ["ripple like a flag", "stream in the wind", "undulate"], "in_place"),
-    _motion("ripple", "ripple", ["ripple gently", "make ripples", "shimmer", "ripple like water", "form ripples"],
-            ["lap gently", "wrinkle like water", "ruffle"], "in_place"),
-    _motion("nod", "nod", ["nod the head", "nod up and down", "bob the head", "nod gently", "dip and rise"],
-            ["give a nod", "nod slowly", "tip up and down"], "in_place"),
-    _motion("wag", "wag", ["wag the tail", "wag side to side", "swish", "wag quickly", "wiggle side to side"],
-            ["swish the tail", "flick side to side", "waggle"], "in_place"),
-    _motion("bob", "bob", ["float in place", "bob gently", "hover up and down", "bob on the water", "drift up and down"],
-            ["bob slowly", "float gently", "hover gently"], "in_place"),
-    _motion("breathe", "breathe", ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale",
-                                   "swell slowly"], ["breathe gently", "heave slowly", "breathe calmly"], "in_place"),
+    _motion(
+        "wave",
+        "wave",
+        ["wave in the wind", "flutter", "flap", "billow", "wave like a flag", "flap in the breeze"],
+        ["ripple like a flag", "stream in the wind", "undulate"],
+        "in_place",
+    ),
+    _motion(
+        "ripple",
+        "ripple",
+        ["ripple gently", "make ripples", "shimmer", "ripple like water", "form ripples"],
+        ["lap gently", "wrinkle like water", "ruffle"],
+        "in_place",
+    ),
+    _motion(
+        "nod",
+        "nod",
+        ["nod the head", "nod up and down", "bob the head", "nod gently", "dip and rise"],
+        ["give a nod", "nod slowly", "tip up and down"],
+        "in_place",
+    ),
+    _motion(
+        "wag",
+        "wag",
+        ["wag the tail", "wag side to side", "swish", "wag quickly", "wiggle side to side"],
+        ["swish the tail", "flick side to side", "waggle"],
+        "in_place",
+    ),
+    _motion(
+        "bob",
+        "bob",
+        ["float in place", "bob gently", "hover up and down", "bob on the water", "drift up and down"],
+        ["bob slowly", "float gently", "hover gently"],
+        "in_place",
+    ),
+    _motion(
+        "breathe",
+        "breathe",
+        ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale", "swell slowly"],
+        ["breathe gently", "heave slowly", "breathe calmly"],
+        "in_place",
+    ),
 ]
 
 FIELD_MOTION_CLASSES: dict[str, MotionClass] = {**MOTION_CLASSES, **{m.name: m for m in NEW_CLASSES}}
 FIELD_MOTION_CLASS_NAMES: tuple[str, ...] = tuple(FIELD_MOTION_CLASSES)
 FIELD_PROMPT_TO_CLASS: dict[str, str] = {p: m.name for m in FIELD_MOTION_CLASSES.values() for p in m.prompts}
-assert len(FIELD_PROMPT_TO_CLASS) == sum(len(m.prompts) for m in FIELD_MOTION_CLASSES.values()), "a prompt names two classes"
+assert len(FIELD_PROMPT_TO_CLASS) == sum(len(m.prompts) for m in FIELD_MOTION_CLASSES.values()), (
+    "a prompt names two classes"
+)
 
 # Whole periods over the clip: how many a class may complete (periodic classes only).
-_CYCLES = {"shake": (3, 4, 5), "sway": (1, 2), "bounce": (2, 3, 4), "pulse": (2, 3, 4), "wave": (2, 3, 4),
-           "ripple": (2, 3, 4), "nod": (2, 3), "wag": (3, 4, 5), "bob": (1, 2), "breathe": (1, 2)}
+_CYCLES = {
+    "shake": (3, 4, 5),
+    "sway": (1, 2),
+    "bounce": (2, 3, 4),
+    "pulse": (2, 3, 4),
+    "wave": (2, 3, 4),
+    "ripple": (2, 3, 4),
+    "nod": (2, 3),
+    "wag": (3, 4, 5),
+    "bob": (1, 2),
+    "breathe": (1, 2),
+}
 
 
 def field_prompts(motion_class: str, prompt_set: str) -> tuple[str, ...]:
@@ -86,7 +128,9 @@ def geometry(name: str, params: dict, region_points: np.ndarray) -> tuple[np.nda
     return centre, extent
 
 
-def displacement(name: str, amplitude: float, params: dict, points: np.ndarray, shape: tuple, num_frames: int) -> np.ndarray:
+def displacement(
+    name: str, amplitude: float, params: dict, points: np.ndarray, shape: tuple, num_frames: int
+) -> np.ndarray:
     """(F, N, 2) displacement at each frame of `points` (N, 2) in px (frame-0 positions), for a motion of
     `amplitude` (its unit depends on the motion: px per frame, radians, scale, ...) of a region whose `geometry`
     is `shape` (pivot, extent)."""
@@ -147,10 +191,24 @@ def max_amplitude(name: str, height: int, width: int, num_frames: int) -> float:
     """The largest amplitude that still looks like the motion it names."""
     steps = max(num_frames - 1, 1)
     return {
-        "move_left": width / steps, "move_right": width / steps, "move_up": height / steps, "move_down": height / steps,
-        "shake": 0.12 * width, "sway": 0.6, "rotate_clockwise": 0.5, "rotate_counterclockwise": 0.5,
-        "zoom_in": np.log(3.5) / steps, "zoom_out": np.log(4.0) / steps, "bounce": 0.5 * height, "pulse": 0.4,
-        "wave": 0.25, "ripple": 0.4, "nod": 0.5, "wag": 0.6, "bob": 0.2 * height, "breathe": 0.3,
+        "move_left": width / steps,
+        "move_right": width / steps,
+        "move_up": height / steps,
+        "move_down": height / steps,
+        "shake": 0.12 * width,
+        "sway": 0.6,
+        "rotate_clockwise": 0.5,
+        "rotate_counterclockwise": 0.5,
+        "zoom_in": np.log(3.5) / steps,
+        "zoom_out": np.log(4.0) / steps,
+        "bounce": 0.5 * height,
+        "pulse": 0.4,
+        "wave": 0.25,
+        "ripple": 0.4,
+        "nod": 0.5,
+        "wag": 0.6,
+        "bob": 0.2 * height,
+        "breathe": 0.3,
     }[name]
 
 
@@ -159,8 +217,16 @@ def mean_speed(moved: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(moved, axis=0), axis=-1).mean()) if len(moved) > 1 else 0.0
 
 
-def calibrate(name: str, params: dict, points: np.ndarray, shape: tuple, target_px: float, height: int, width: int,
-              num_frames: int) -> float:
+def calibrate(
+    name: str,
+    params: dict,
+    points: np.ndarray,
+    shape: tuple,
+    target_px: float,
+    height: int,
+    width: int,
+    num_frames: int,
+) -> float:
     """The amplitude at which `points` move `target_px` px/frame on average, or the class's cap if it is slower."""
     hi = max_amplitude(name, height, width, num_frames)
     if mean_speed(displacement(name, hi, params, points, shape, num_frames)) <= target_px:

@@ -37,7 +37,9 @@ def vae_fingerprint(vae) -> str:
 
 
 @torch.no_grad()
-def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int = 64, batch_size: int = 8, progress=True) -> Path:
+def build_latent_cache(
+    dataset, encode, path, fingerprint: str, shard_size: int = 64, batch_size: int = 8, progress=True
+) -> Path:
     """Encode every item of `dataset` into `path`.
 
     Args:
@@ -74,7 +76,9 @@ def build_latent_cache(dataset, encode, path, fingerprint: str, shard_size: int 
             "ofm": torch.tensor([float(item["ofm"]) for item in items]),
         }
         if all("region_mask" in item for item in items):  # synthetic clips know what moves at frame 0
-            tensors["region_mask"] = torch.stack([torch.as_tensor(item["region_mask"]) for item in items]).to(torch.uint8)
+            tensors["region_mask"] = torch.stack([torch.as_tensor(item["region_mask"]) for item in items]).to(
+                torch.uint8
+            )
         texts = [{k: str(item.get(k, "")) for k in TEXT_KEYS} for item in items]
         save_file(tensors, str(shard), metadata={"texts": json.dumps(texts)})
     return path
@@ -89,7 +93,9 @@ class LatentCacheDataset(Dataset):
         self.path = Path(path)
         meta_path = self.path / "cache.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} not found: build the cache first (train builds it when data.cache is set)")
+            raise FileNotFoundError(
+                f"{meta_path} not found: build the cache first (train builds it when data.cache is set)"
+            )
         self.meta = json.loads(meta_path.read_text())
         self.shard_size = self.meta["shard_size"]
         self.length = self.meta["length"]

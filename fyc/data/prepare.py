@@ -28,12 +28,11 @@ from fyc.data.motion_cache import MotionCache, read_jsonl, shard_index_name
 from fyc.data.sources import VideoItem, expand_shards, iter_shard_items, read_webvid_csv
 from fyc.data.video import ClipSpec, VideoError
 
-
 MAX_SKIP_LINES = 20  # per run: enough to see what is wrong, not a wall of text for a bad mirror
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """"I/N" -> (I, N) with 0 <= I < N."""
+    """ "I/N" -> (I, N) with 0 <= I < N."""
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
@@ -99,8 +98,21 @@ def _init_worker():
     cv2.setNumThreads(1)  # one process per core already
 
 
-def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec | None = None, flow_method=None,
-            raft_weights=None, save_clips=False, workers=1, limit=None, seed=0, log=print) -> Counter:
+def prepare(
+    input_path,
+    out_dir,
+    *,
+    video_dir=None,
+    shard=(0, 1),
+    spec: ClipSpec | None = None,
+    flow_method=None,
+    raft_weights=None,
+    save_clips=False,
+    workers=1,
+    limit=None,
+    seed=0,
+    log=print,
+) -> Counter:
     """Fill `out_dir` with this shard's motion entries; returns counts by status (and "already").
 
     `flow_method` defaults to RAFT when `raft_weights` is given, else DIS (`fyc.flow.resolve_method`)."""
@@ -108,8 +120,9 @@ def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec
     flow_method = flow.resolve_method(flow_method, raft_weights)
     index, count = shard
     cache = MotionCache(out_dir)
-    cache.write_spec({**spec.as_dict(), "start": spec.start, "flow_method": flow_method,
-                      "reference_width": flow.REFERENCE_WIDTH})
+    cache.write_spec(
+        {**spec.as_dict(), "start": spec.start, "flow_method": flow_method, "reference_width": flow.REFERENCE_WIDTH}
+    )
     index_path = Path(out_dir) / shard_index_name(index, count)
     done = {str(r["video_id"]) for r in read_jsonl(index_path)}
     counts: Counter = Counter()
@@ -163,8 +176,11 @@ def prepare(input_path, out_dir, *, video_dir=None, shard=(0, 1), spec: ClipSpec
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="WebVid-style CSV (with --video-dir) or tar shards: path, folder, glob or "
-                        "brace range such as 'shards/{00000..00099}.tar'")
+    parser.add_argument(
+        "input",
+        help="WebVid-style CSV (with --video-dir) or tar shards: path, folder, glob or "
+        "brace range such as 'shards/{00000..00099}.tar'",
+    )
     parser.add_argument("--out", required=True, help="cache folder (shared by all shards of a job array)")
     parser.add_argument("--video-dir", default=None, help="folder of the CSV's videos (default: the CSV's folder)")
     parser.add_argument("--shard", default="0/1", help="I/N: handle only the I-th of N parts (default 0/1)")
@@ -172,14 +188,26 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=4, help="source-frame stride (default 4)")
     parser.add_argument("--height", type=int, default=256, help="training height (default 256)")
     parser.add_argument("--width", type=int, default=256, help="training width (default 256)")
-    parser.add_argument("--start", choices=("center", "first", "random"), default="center",
-                        help="where the cached clip starts in each video (default center)")
-    parser.add_argument("--flow", choices=flow.METHODS, default=None,
-                        help="optical flow (default: raft with --raft-weights, else dis)")
-    parser.add_argument("--raft-weights", default=None, help="torchvision RAFT weights (raft_large or raft_small "
-                        "state dict); selects RAFT")
-    parser.add_argument("--save-clips", action="store_true", help="also store each clip (uint8 .npy) so training "
-                        "does not decode videos again (about F*H*W*3 bytes per video)")
+    parser.add_argument(
+        "--start",
+        choices=("center", "first", "random"),
+        default="center",
+        help="where the cached clip starts in each video (default center)",
+    )
+    parser.add_argument(
+        "--flow", choices=flow.METHODS, default=None, help="optical flow (default: raft with --raft-weights, else dis)"
+    )
+    parser.add_argument(
+        "--raft-weights",
+        default=None,
+        help="torchvision RAFT weights (raft_large or raft_small state dict); selects RAFT",
+    )
+    parser.add_argument(
+        "--save-clips",
+        action="store_true",
+        help="also store each clip (uint8 .npy) so training "
+        "does not decode videos again (about F*H*W*3 bytes per video)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--limit", type=int, default=None, help="stop after N new videos")
     parser.add_argument("--seed", type=int, default=0, help="seed of --start random")
@@ -198,7 +226,17 @@ def run(args) -> int:
     if args.raft_weights and args.flow not in (None, "raft"):
         print(f"error: --raft-weights runs RAFT; drop it to use --flow {args.flow}")
         return 2
-    prepare(args.input, args.out, video_dir=args.video_dir, shard=shard, spec=spec, flow_method=args.flow,
-            raft_weights=args.raft_weights, save_clips=args.save_clips, workers=args.workers, limit=args.limit,
-            seed=args.seed)
+    prepare(
+        args.input,
+        args.out,
+        video_dir=args.video_dir,
+        shard=shard,
+        spec=spec,
+        flow_method=args.flow,
+        raft_weights=args.raft_weights,
+        save_clips=args.save_clips,
+        workers=args.workers,
+        limit=args.limit,
+        seed=args.seed,
+    )
     return 0

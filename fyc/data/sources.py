@@ -18,9 +18,9 @@ import glob
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from fyc.data.video import ClipSpec, MissingVideoError, read_clip, read_clip_bytes
 

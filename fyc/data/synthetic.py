@@ -96,8 +96,13 @@ PHOTOS: dict[str, Photo] = {
         Photo("coffee", "a cup of coffee", "scikit-image", "CC0 (Rachel Michetti)", "train"),
         Photo("camera", "a man with a camera", "scikit-image", "CC0 (Lav Varshney)", "train"),
         Photo("hubble_deep_field", "galaxies in deep space", "scikit-image", "public domain (NASA)", "train"),
-        Photo("immunohistochemistry", "stained tissue under a microscope", "scikit-image",
-              "no known copyright restrictions (CMMI)", "train"),
+        Photo(
+            "immunohistochemistry",
+            "stained tissue under a microscope",
+            "scikit-image",
+            "no known copyright restrictions (CMMI)",
+            "train",
+        ),
         Photo("retina", "the back of an eye", "scikit-image", "CC0 1.0 (Häggström)", "train"),
         Photo("brick", "a brick wall", "scikit-image", "CC0 (CC0Textures)", "train"),
         Photo("grass", "a patch of grass", "scikit-image", "CC0 (CC0Textures)", "train"),
@@ -116,7 +121,7 @@ def photo_names(split: str) -> tuple[str, ...]:
     return tuple(name for name, p in PHOTOS.items() if p.split == split)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_photo(name: str) -> np.ndarray:
     """Photograph `name` as uint8 RGB (H, W, 3), longest side at most 640 px. Read-only array."""
     if name not in PHOTOS:
@@ -266,8 +271,9 @@ def _crop_resized(rng: np.random.Generator, photo: np.ndarray, height: int, widt
     matrix = np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]], dtype=np.float64)
     if sx < 0.8:  # warpAffine has no area filter: blur first so that downscaling does not alias
         photo = cv2.GaussianBlur(photo, (0, 0), 0.45 / sx)
-    out = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+    out = cv2.warpAffine(
+        photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+    ).astype(np.float32)
     if rng.random() < 0.5:
         out = out[:, ::-1]
     if jitter:  # mild photometric jitter: more looks per photograph, still a plausible photo
@@ -330,8 +336,9 @@ def _segment_shapes(rng: np.random.Generator, image: np.ndarray, area_range: tup
 
     h, w = image.shape[:2]
     lo, hi = area_range
-    labels = felzenszwalb(image.astype(np.uint8), scale=150.0 * (h * w / 128**2) ** 0.5, sigma=0.8,
-                          min_size=max(16, int(lo * 0.5)))
+    labels = felzenszwalb(
+        image.astype(np.uint8), scale=150.0 * (h * w / 128**2) ** 0.5, sigma=0.8, min_size=max(16, int(lo * 0.5))
+    )
     areas = np.bincount(labels.ravel())
     candidates = [int(i) for i in np.flatnonzero((areas >= lo) & (areas <= hi))]
     rng.shuffle(candidates)
@@ -408,8 +415,12 @@ def _motion_params(rng: np.random.Generator, name: str, num_frames: int) -> dict
         base = {"move_left": np.pi, "move_right": 0.0, "move_up": -np.pi / 2, "move_down": np.pi / 2}[name]
         return {"direction": base + rng.uniform(-1, 1) * np.deg2rad(8)}
     if name == "shake":
-        return {"period": rng.uniform(2.8, 4.5), "sign": sign, "wobble": rng.uniform(0, 0.3),
-                "phase": rng.uniform(0, 2 * np.pi)}
+        return {
+            "period": rng.uniform(2.8, 4.5),
+            "sign": sign,
+            "wobble": rng.uniform(0, 0.3),
+            "phase": rng.uniform(0, 2 * np.pi),
+        }
     if name == "sway":
         return {"period": rng.uniform(max(6, num_frames / 2), max(8, num_frames)), "sign": sign}
     if name == "bounce":
@@ -423,12 +434,16 @@ def _max_amplitude(name: str, height: int, width: int, num_frames: int) -> float
     """The largest amplitude that still looks like the motion it names."""
     steps = max(num_frames - 1, 1)
     return {
-        "move_left": width / steps, "move_right": width / steps,
-        "move_up": height / steps, "move_down": height / steps,
+        "move_left": width / steps,
+        "move_right": width / steps,
+        "move_up": height / steps,
+        "move_down": height / steps,
         "shake": 0.12 * width,
         "sway": 0.6,  # shear; ~31 degrees of lean
-        "rotate_clockwise": 0.5, "rotate_counterclockwise": 0.5,  # rad/frame; beyond this rotation aliases
-        "zoom_in": math.log(3.5) / steps, "zoom_out": math.log(4.0) / steps,
+        "rotate_clockwise": 0.5,
+        "rotate_counterclockwise": 0.5,  # rad/frame; beyond this rotation aliases
+        "zoom_in": math.log(3.5) / steps,
+        "zoom_out": math.log(4.0) / steps,
         "bounce": 0.5 * height,
         "pulse": 0.4,
     }[name]
@@ -522,7 +537,9 @@ def _choose_offset(rng, mask, pivot, motion, points, height, width, gradient=Non
     for _ in range(tries):
         x, y = (int(round(rng.uniform(lo, hi))) for lo, hi in options)
         x, y = int(np.clip(x, 0, max(0, width - mw))), int(np.clip(y, 0, max(0, height - mh)))
-        score = 0.0 if gradient is None else float(gradient[y : y + mh, x : x + mw][mask[: height - y, : width - x]].mean())
+        score = (
+            0.0 if gradient is None else float(gradient[y : y + mh, x : x + mw][mask[: height - y, : width - x]].mean())
+        )
         score -= 1e6 * _overlap(mask, (x, y), occupied)
         if score > best_score:
             best, best_score = (x, y), score
@@ -584,8 +601,24 @@ def _draw_prompt(rng, motion_class, split, prompt_set):
     return choices[int(rng.integers(len(choices)))]
 
 
-def _build_region(scene_rng, motion_rng, name, background, background_name, names, height, width, num_frames,
-                  *, speed, speed_range, region_area, mode, shape, occupied):
+def _build_region(
+    scene_rng,
+    motion_rng,
+    name,
+    background,
+    background_name,
+    names,
+    height,
+    width,
+    num_frames,
+    *,
+    speed,
+    speed_range,
+    region_area,
+    mode,
+    shape,
+    occupied,
+):
     """One moving region: its `RegionMotion` (prompt still empty), short caption noun, and render layer.
 
     The layer is (texture float (H, W, 3) aligned with the frame, alpha0 float (H, W), motion, pivot in
@@ -652,8 +685,9 @@ def _build_region(scene_rng, motion_rng, name, background, background_name, name
     if region_mode == "paste":
         if texture_offset is None:  # where in the source the cut-out comes from: the most textured spot
             still = _motion(name, 0.0, params, num_frames)
-            texture_offset = _choose_offset(scene_rng, mask, pivot_local, still, points, height, width,
-                                            _gradient(texture))
+            texture_offset = _choose_offset(
+                scene_rng, mask, pivot_local, still, points, height, width, _gradient(texture)
+            )
         # move the source so that the cut-out's pixels land where the region is placed
         shift = np.float64([[1, 0, offset[0] - texture_offset[0]], [0, 1, offset[1] - texture_offset[1]]])
         texture = cv2.warpAffine(texture, shift, (width, height), borderMode=cv2.BORDER_REFLECT101)
@@ -669,9 +703,16 @@ def _build_region(scene_rng, motion_rng, name, background, background_name, name
     ratio = min(np.ptp(xs) + 1, np.ptp(ys) + 1) / max(np.ptp(xs) + 1, np.ptp(ys) + 1)
     full_noun, short_noun = _region_nouns(region_shape, region_mode, PHOTOS[source_name], ratio)
     region = RegionMotion(
-        region_mask=frame_mask, motion_class=name, motion_prompt="", speed=_mean_speed(motion, points) * to_ref,
-        target_speed=float(target), shape=region_shape, mode=region_mode, source_photo=source_name,
-        noun=full_noun, params={"amplitude": amplitude, **params},
+        region_mask=frame_mask,
+        motion_class=name,
+        motion_prompt="",
+        speed=_mean_speed(motion, points) * to_ref,
+        target_speed=float(target),
+        shape=region_shape,
+        mode=region_mode,
+        source_photo=source_name,
+        noun=full_noun,
+        params={"amplitude": amplitude, **params},
     )
     return region, short_noun, (texture, alpha0, motion, pivot, region_mode)
 
@@ -759,9 +800,21 @@ def generate_clip(
             pool = [c for c in classes if c not in {r.motion_class for r in regions}] or list(classes)
             name = pool[int(motion_rng.integers(len(pool)))]
         region, short_noun, layer = _build_region(
-            scene_rng, motion_rng, name, background, background_name, names, height, width, num_frames,
-            speed=speed if index == 0 else None, speed_range=speed_range, region_area=region_area,
-            mode=mode, shape=shape, occupied=occupied,
+            scene_rng,
+            motion_rng,
+            name,
+            background,
+            background_name,
+            names,
+            height,
+            width,
+            num_frames,
+            speed=speed if index == 0 else None,
+            speed_range=speed_range,
+            region_area=region_area,
+            mode=mode,
+            shape=shape,
+            occupied=occupied,
         )
         if index == 0 and prompt is not None:
             region.motion_prompt = prompt
@@ -780,8 +833,13 @@ def generate_clip(
     if noise:
         frames = _add_noise(noise_rng, frames, NOISE_JITTER * width / REFERENCE_WIDTH, NOISE_SIGMA)
     clip = SyntheticClip(
-        frames=frames, regions=regions, caption=_caption(PHOTOS[background_name], regions, short_nouns),
-        background_photo=background_name, split=split, seed=int(seed), noise=bool(noise),
+        frames=frames,
+        regions=regions,
+        caption=_caption(PHOTOS[background_name], regions, short_nouns),
+        background_photo=background_name,
+        split=split,
+        seed=int(seed),
+        noise=bool(noise),
     )
     if compute_labels:
         stats = motion_stats(frames)
@@ -814,8 +872,9 @@ def _render(background: np.ndarray, layers, num_frames: int, height: int, width:
             path |= box
             if not box.any():
                 continue
-            moved = cv2.warpAffine(texture, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REFLECT101)
+            moved = cv2.warpAffine(
+                texture, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+            )
             a = alpha[box][:, None]
             frame[box] = a * moved[box] + (1 - a) * frame[box]
         frames[t] = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
@@ -858,8 +917,13 @@ def _add_noise(rng: np.random.Generator, frames: np.ndarray, jitter_px: float, s
     height, width = frames.shape[1:3]
     for t, frame in enumerate(frames):
         dx, dy = rng.normal(0, jitter_px, size=2) if t else (0.0, 0.0)  # frame 0 stays the input image
-        shifted = cv2.warpAffine(frame, np.float64([[1, 0, dx], [0, 1, dy]]), (width, height),
-                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+        shifted = cv2.warpAffine(
+            frame,
+            np.float64([[1, 0, dx], [0, 1, dy]]),
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT101,
+        ).astype(np.float32)
         out[t] = np.clip(shifted + rng.normal(0, sigma, size=shifted.shape) + 0.5, 0, 255).astype(np.uint8)
     return out
 
@@ -921,8 +985,7 @@ class SyntheticMotionDataset(Dataset):
             prompt_set, mode, shape, noise, ...).
     """
 
-    def __init__(self, length: int, split: str = "train", size=128, num_frames: int = 16, seed: int = 0,
-                 **clip_kwargs):
+    def __init__(self, length: int, split: str = "train", size=128, num_frames: int = 16, seed: int = 0, **clip_kwargs):
         _check_split(split)
         if length < 0:
             raise ValueError(f"length must be non-negative, got {length}.")
@@ -937,8 +1000,7 @@ class SyntheticMotionDataset(Dataset):
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for a dataset of {self.length} clips")
         index %= max(self.length, 1)
-        return generate_clip(_clip_seed(self.seed, index), self.split, self.size, self.num_frames,
-                             **self.clip_kwargs)
+        return generate_clip(_clip_seed(self.seed, index), self.split, self.size, self.num_frames, **self.clip_kwargs)
 
     def __getitem__(self, index: int):
         index = int(index)

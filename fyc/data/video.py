@@ -55,9 +55,7 @@ class ClipSpec:
 
     def __post_init__(self):
         if self.num_frames < 2 or self.stride < 1 or self.height < 8 or self.width < 8:
-            raise ValueError(
-                f"Invalid clip spec {self}: need num_frames >= 2, stride >= 1 and a size of at least 8x8."
-            )
+            raise ValueError(f"Invalid clip spec {self}: need num_frames >= 2, stride >= 1 and a size of at least 8x8.")
         if self.start not in ("random", "center", "first"):
             raise ValueError(f"ClipSpec.start must be 'random', 'center' or 'first', got {self.start!r}.")
 

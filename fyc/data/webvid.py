@@ -63,7 +63,9 @@ class ClipBuilder:
             by default RAFT when `raft_weights` is given, else DIS.
     """
 
-    def __init__(self, spec: ClipSpec | None = None, captions=None, cache_dir=None, flow_method=None, raft_weights=None):
+    def __init__(
+        self, spec: ClipSpec | None = None, captions=None, cache_dir=None, flow_method=None, raft_weights=None
+    ):
         self.spec = spec or ClipSpec()
         self.flow_method = flow.resolve_method(flow_method, raft_weights)
         self.raft_weights = raft_weights
@@ -145,8 +147,19 @@ class WebVidFolderDataset(Dataset):
         max_skips: bad videos in a row after which a `RuntimeError` says the data is unusable.
     """
 
-    def __init__(self, csv_path, video_dir=None, spec: ClipSpec | None = None, *, captions=None, cache_dir=None,
-                 flow_method=None, raft_weights=None, seed: int = 0, max_skips: int = 50):
+    def __init__(
+        self,
+        csv_path,
+        video_dir=None,
+        spec: ClipSpec | None = None,
+        *,
+        captions=None,
+        cache_dir=None,
+        flow_method=None,
+        raft_weights=None,
+        seed: int = 0,
+        max_skips: int = 50,
+    ):
         self.items = read_webvid_csv(csv_path, video_dir)
         self.builder = ClipBuilder(spec, captions, cache_dir, flow_method, raft_weights)
         self.seed, self.epoch, self.max_skips = seed, 0, max_skips
@@ -222,9 +235,21 @@ class VideoShardDataset(IterableDataset):
         shuffle_shards: reshuffle the shard order every pass.
     """
 
-    def __init__(self, shards, spec: ClipSpec | None = None, *, captions=None, cache_dir=None, flow_method=None,
-                 raft_weights=None, seed: int = 0, repeat: bool = False, split_by_node: bool = False,
-                 shuffle_buffer: int = 0, shuffle_shards: bool = False):
+    def __init__(
+        self,
+        shards,
+        spec: ClipSpec | None = None,
+        *,
+        captions=None,
+        cache_dir=None,
+        flow_method=None,
+        raft_weights=None,
+        seed: int = 0,
+        repeat: bool = False,
+        split_by_node: bool = False,
+        shuffle_buffer: int = 0,
+        shuffle_shards: bool = False,
+    ):
         self.shards = shards
         self.urls = expand_shards(shards)
         self.builder = ClipBuilder(spec, captions, cache_dir, flow_method, raft_weights)
@@ -322,8 +347,12 @@ class VideoShardDataset(IterableDataset):
             if not self.repeat:
                 return
             if whole_pass and not produced:
-                logger.warning("no usable video for stream %d of %d in %s; stopping instead of looping forever",
-                               stream, num_streams, self.shards)
+                logger.warning(
+                    "no usable video for stream %d of %d in %s; stopping instead of looping forever",
+                    stream,
+                    num_streams,
+                    self.shards,
+                )
                 return
             epoch += 1
 

@@ -88,8 +88,9 @@ class BenchmarkItem:
     extra: dict = field(default_factory=dict)
 
 
-def load_benchmark(spec: str | os.PathLike = "default", *, synthetic_count: int = 8, size: int = 128,
-                   num_frames: int = 16) -> list[BenchmarkItem]:
+def load_benchmark(
+    spec: str | os.PathLike = "default", *, synthetic_count: int = 8, size: int = 128, num_frames: int = 16
+) -> list[BenchmarkItem]:
     """Items of a benchmark set (see the module docstring for `spec`).
 
     Args:
@@ -127,8 +128,10 @@ def load_folder(path: str | os.PathLike, source: str | None = None) -> list[Benc
     for index, entry in enumerate(entries):
         where = f"{json_path} item {index}"
         image = _read_image(entry.get("image"), root, where)
-        regions = [_read_region(r, image.shape[:2], root, f"{where} region {k}")
-                   for k, r in enumerate(entry.get("regions") or [])]
+        regions = [
+            _read_region(r, image.shape[:2], root, f"{where} region {k}")
+            for k, r in enumerate(entry.get("regions") or [])
+        ]
         if not regions:
             raise ValueError(f"{where}: needs at least one region with a prompt.")
         levels = sorted(float(v) for v in np.atleast_1d(entry.get("ofm", default_levels)))
@@ -151,8 +154,9 @@ def load_folder(path: str | os.PathLike, source: str | None = None) -> list[Benc
     return items
 
 
-def synthetic_items(count: int, size: int = 128, num_frames: int = 16, seed: int = 0,
-                    levels=DEFAULT_OFM_LEVELS) -> list[BenchmarkItem]:
+def synthetic_items(
+    count: int, size: int = 128, num_frames: int = 16, seed: int = 0, levels=DEFAULT_OFM_LEVELS
+) -> list[BenchmarkItem]:
     """Held-out clips of the demo generator as benchmark items (frame 0 in, the clip as reference)."""
     if count <= 0:
         return []
@@ -196,7 +200,7 @@ def _read_image(name, root: Path, where: str) -> np.ndarray:
     if str(name).startswith("photo:"):
         from fyc.data.synthetic import load_photo
 
-        return np.array(load_photo(str(name)[len("photo:"):]))
+        return np.array(load_photo(str(name)[len("photo:") :]))
     path = root / name
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -253,5 +257,7 @@ def _read_video(name, root: Path, where: str) -> np.ndarray:
         frames, _ = read_video(path)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 2:
-        raise ValueError(f"{where}: reference {path} must hold >= 2 uint8 RGB frames, got {frames.shape} {frames.dtype}.")
+        raise ValueError(
+            f"{where}: reference {path} must hold >= 2 uint8 RGB frames, got {frames.shape} {frames.dtype}."
+        )
     return frames

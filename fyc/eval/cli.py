@@ -22,28 +22,48 @@ FULL = dict(max_items=None, synthetic_count=8, steps=25)
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default=None,
-                        help="saved pipeline folder (default: the best weights under weights/, the demo model)")
-    parser.add_argument("--set", default="default", dest="benchmark",
-                        help="benchmark: default | photos | synthetic | a folder with benchmark.json (default: default)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a few items, 3 OFM levels, {QUICK['steps']} steps: minutes on a CPU")
-    parser.add_argument("--clip", default="auto",
-                        help="CLIP folder (CLIPModel + CLIPProcessor), hub id, or 'none' (default: "
-                             "openai/clip-vit-large-patch14 when cached or online)")
-    parser.add_argument("--i3d", default=None, help="video feature network for FVD: TorchScript I3D or torchvision S3D state dict")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="saved pipeline folder (default: the best weights under weights/, the demo model)",
+    )
+    parser.add_argument(
+        "--set",
+        default="default",
+        dest="benchmark",
+        help="benchmark: default | photos | synthetic | a folder with benchmark.json (default: default)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a few items, 3 OFM levels, {QUICK['steps']} steps: minutes on a CPU"
+    )
+    parser.add_argument(
+        "--clip",
+        default="auto",
+        help="CLIP folder (CLIPModel + CLIPProcessor), hub id, or 'none' (default: "
+        "openai/clip-vit-large-patch14 when cached or online)",
+    )
+    parser.add_argument(
+        "--i3d", default=None, help="video feature network for FVD: TorchScript I3D or torchvision S3D state dict"
+    )
     parser.add_argument("--pic-net", default=None, help="torchvision alexnet/vgg16 state dict for PIC")
     parser.add_argument("--out", default="docs/results/eval.json", help="JSON output (default: docs/results/eval.json)")
-    parser.add_argument("--report-dir", default=None,
-                        help="folder for the Markdown report and plots (default: docs/results/)")
+    parser.add_argument(
+        "--report-dir", default=None, help="folder for the Markdown report and plots (default: docs/results/)"
+    )
     parser.add_argument("--no-report", action="store_true", help="write the JSON only")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: 25, --quick 10)")
     parser.add_argument("--num-frames", type=int, default=16, help="frames per video (default: 16)")
-    parser.add_argument("--guidance-scale", type=float, default=None, help="default: the model's own (7.5 unless it says otherwise)")
+    parser.add_argument(
+        "--guidance-scale", type=float, default=None, help="default: the model's own (7.5 unless it says otherwise)"
+    )
     parser.add_argument("--ofm", type=float, nargs="+", default=None, help="override every item's OFM sweep")
     parser.add_argument("--max-items", type=int, default=None, help="evaluate at most this many items")
-    parser.add_argument("--synthetic-count", type=int, default=None,
-                        help="held-out synthetic clips in the default/synthetic sets (default: 8, --quick 2)")
+    parser.add_argument(
+        "--synthetic-count",
+        type=int,
+        default=None,
+        help="held-out synthetic clips in the default/synthetic sets (default: 8, --quick 2)",
+    )
     parser.add_argument("--flow", default="dis", choices=("dis", "farneback"), help="optical flow for motion metrics")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available)")
 
@@ -103,16 +123,32 @@ def run(args) -> int:
 
     synthetic_count = args.synthetic_count if args.synthetic_count is not None else preset["synthetic_count"]
     items = _select_items(args, pipe, synthetic_count)
-    options = EvalOptions(num_inference_steps=args.steps or preset["steps"], num_frames=args.num_frames,
-                          guidance_scale=args.guidance_scale, flow_method=args.flow)
-    print(f"Evaluating {describe(pipe)} on {len(items)} items ({args.benchmark}), "
-          f"{options.num_inference_steps} steps, {options.num_frames} frames, {device}", flush=True)
-    results = evaluate(pipe, items, options, clip=clip, video_net=video_net, perceptual=perceptual,
-                       not_measured=not_measured, log=lambda line: print(line, flush=True))
+    options = EvalOptions(
+        num_inference_steps=args.steps or preset["steps"],
+        num_frames=args.num_frames,
+        guidance_scale=args.guidance_scale,
+        flow_method=args.flow,
+    )
+    print(
+        f"Evaluating {describe(pipe)} on {len(items)} items ({args.benchmark}), "
+        f"{options.num_inference_steps} steps, {options.num_frames} frames, {device}",
+        flush=True,
+    )
+    results = evaluate(
+        pipe,
+        items,
+        options,
+        clip=clip,
+        video_net=video_net,
+        perceptual=perceptual,
+        not_measured=not_measured,
+        log=lambda line: print(line, flush=True),
+    )
     sample = items[0].image if items else None
     results["setup"] = {
         "command": "python -m fyc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        if sys.argv[1:2] == ["eval"] else "python -m fyc eval",
+        if sys.argv[1:2] == ["eval"]
+        else "python -m fyc eval",
         "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
         "model": describe(pipe),
         "weights": str(args.weights or "default"),
@@ -134,8 +170,17 @@ def run(args) -> int:
     if not args.no_report:
         report = write_report({**results, "_thumbnails": thumbnails}, args.report_dir or "docs/results", out.stem)
         print(f"Wrote {report}")
-    for key in ("first_frame_mse", "first_frame_psnr", "temporal_consistency", "text_alignment", "fvd", "pic",
-                "region_motion", "region_leakage", "ofm_spearman"):
+    for key in (
+        "first_frame_mse",
+        "first_frame_psnr",
+        "temporal_consistency",
+        "text_alignment",
+        "fvd",
+        "pic",
+        "region_motion",
+        "region_leakage",
+        "ofm_spearman",
+    ):
         value = results.get(key)
         reason = results["not_measured"].get(key, "")
         print(f"  {key:22s} {value if value is not None else 'not measured' + (f' ({reason})' if reason else '')}")

@@ -23,12 +23,26 @@ from fyc.eval.benchmark import BenchmarkItem
 # Table 1 of the paper, Follow-Your-Click row (DESIGN.md §7).
 PAPER_TABLE1 = {"first_frame_mse": 21.46, "temporal_consistency": 0.9613, "text_alignment": 0.7981, "fvd": 271.74}
 METRIC_KEYS = (
-    "first_frame_mse", "first_frame_psnr", "temporal_consistency", "text_alignment", "fvd", "pic",
-    "region_leakage", "region_motion", "ofm_spearman",
+    "first_frame_mse",
+    "first_frame_psnr",
+    "temporal_consistency",
+    "text_alignment",
+    "fvd",
+    "pic",
+    "region_leakage",
+    "region_motion",
+    "ofm_spearman",
 )
 PER_VIDEO_KEYS = (
-    "first_frame_mse", "first_frame_psnr", "temporal_consistency", "text_alignment", "pic",
-    "region_motion", "region_leakage", "region_leakage_ratio", "measured_ofm",
+    "first_frame_mse",
+    "first_frame_psnr",
+    "temporal_consistency",
+    "text_alignment",
+    "pic",
+    "region_motion",
+    "region_leakage",
+    "region_leakage_ratio",
+    "measured_ofm",
 )
 
 
@@ -46,8 +60,16 @@ class EvalOptions:
 def generate(pipe, item: BenchmarkItem, ofm: float, options: EvalOptions) -> tuple[np.ndarray, float]:
     """One video of `item` at `ofm`, the model's raw output (no still background), and the seconds it took."""
     start = time.perf_counter()
-    frames = animate(pipe, item.image, item.regions, ofm=ofm, seed=item.seed, num_frames=options.num_frames,
-                     num_inference_steps=options.num_inference_steps, guidance_scale=options.guidance_scale)
+    frames = animate(
+        pipe,
+        item.image,
+        item.regions,
+        ofm=ofm,
+        seed=item.seed,
+        num_frames=options.num_frames,
+        num_inference_steps=options.num_inference_steps,
+        guidance_scale=options.guidance_scale,
+    )
     return M.as_uint8_video(frames), time.perf_counter() - start
 
 
@@ -73,8 +95,16 @@ def _fit_reference(reference: np.ndarray, like: np.ndarray) -> np.ndarray:
     return np.stack([M.resize_image(f, like.shape[1:3]) for f in frames])
 
 
-def evaluate(pipe, items: list[BenchmarkItem], options: EvalOptions, clip=None, video_net=None, perceptual=None,
-             not_measured: dict | None = None, log=print) -> dict:
+def evaluate(
+    pipe,
+    items: list[BenchmarkItem],
+    options: EvalOptions,
+    clip=None,
+    video_net=None,
+    perceptual=None,
+    not_measured: dict | None = None,
+    log=print,
+) -> dict:
     """Animate every item at every level and measure; returns the JSON-ready results dict
     (metric keys at top level, plus "not_measured", "items", "paper_table1", "setup", "timing")."""
     from dataclasses import replace
@@ -108,18 +138,32 @@ def evaluate(pipe, items: list[BenchmarkItem], options: EvalOptions, clip=None, 
                 references_for_fvd.append(_fit_reference(item.reference, video))
             if ofm == levels[len(levels) // 2]:
                 picks = np.linspace(0, len(video) - 1, options.keep_frames).round().astype(int)
-                thumbnails.append({"id": item.id, "prompt": "; ".join(r.prompt for r in item.regions),
-                                   "ofm": float(ofm), "image": M.resize_image(item.image, video.shape[1:3]),
-                                   "frames": video[picks], "frame_indices": picks.tolist()})
-            log(f"[{number}/{len(items)}] {item.id} ofm={ofm:g}: measured {row['measured_ofm']:.2f}, "
+                thumbnails.append(
+                    {
+                        "id": item.id,
+                        "prompt": "; ".join(r.prompt for r in item.regions),
+                        "ofm": float(ofm),
+                        "image": M.resize_image(item.image, video.shape[1:3]),
+                        "frames": video[picks],
+                        "frame_indices": picks.tolist(),
+                    }
+                )
+            log(
+                f"[{number}/{len(items)}] {item.id} ofm={ofm:g}: measured {row['measured_ofm']:.2f}, "
                 f"leakage {row['region_leakage'] if row['region_leakage'] is not None else float('nan'):.3f}, "
-                f"{seconds:.1f} s")
+                f"{seconds:.1f} s"
+            )
         sweep = [r for r in per_level if r["requested_ofm"] in item.ofm_levels]
         spearman = M.ofm_spearman([r["requested_ofm"] for r in sweep], [r["measured_ofm"] for r in sweep])
         entry = {
-            "id": item.id, "source": item.source, "caption": item.caption,
-            "prompts": [r.prompt for r in item.regions], "seed": item.seed, "ofm_spearman": spearman,
-            "levels": per_level, **({"info": item.extra} if item.extra else {}),
+            "id": item.id,
+            "source": item.source,
+            "caption": item.caption,
+            "prompts": [r.prompt for r in item.regions],
+            "seed": item.seed,
+            "ofm_spearman": spearman,
+            "levels": per_level,
+            **({"info": item.extra} if item.extra else {}),
         }
         if item.reference is not None:
             ref = M.region_metrics(item.reference, [r.mask for r in item.regions], method=options.flow_method)
@@ -129,8 +173,12 @@ def evaluate(pipe, items: list[BenchmarkItem], options: EvalOptions, clip=None, 
     videos = [row for entry in results for row in entry["levels"]]
     out = {key: M.mean_or_none(row[key] for row in videos) for key in PER_VIDEO_KEYS}
     out["ofm_spearman"] = M.mean_or_none(entry["ofm_spearman"] for entry in results)
-    sweeps = [r for entry, item in zip(results, items) for r in entry["levels"] if r["requested_ofm"] in item.ofm_levels]
-    out["ofm_spearman_pooled"] = M.ofm_spearman([r["requested_ofm"] for r in sweeps], [r["measured_ofm"] for r in sweeps])
+    sweeps = [
+        r for entry, item in zip(results, items) for r in entry["levels"] if r["requested_ofm"] in item.ofm_levels
+    ]
+    out["ofm_spearman_pooled"] = M.ofm_spearman(
+        [r["requested_ofm"] for r in sweeps], [r["measured_ofm"] for r in sweeps]
+    )
     if out["ofm_spearman"] is None and "ofm_spearman" not in not_measured:
         not_measured["ofm_spearman"] = "undefined: fewer than 2 levels per item, or a constant measured OFM"
 
@@ -176,8 +224,12 @@ def _machine() -> dict:
 
     import torch
 
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count()}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

@@ -165,13 +165,22 @@ def _track(flow: np.ndarray, mask: np.ndarray) -> _Track:
         b, a, c, residual = fit
         area = float(current.sum())
         magnitude = np.linalg.norm(pair[core], axis=1)
-        rows.append((b * to_ref, a, np.sqrt(area / np.pi) * to_ref, magnitude.mean() * to_ref,
-                     pair[core].mean(axis=0) * to_ref, residual * to_ref))
+        rows.append(
+            (
+                b * to_ref,
+                a,
+                np.sqrt(area / np.pi) * to_ref,
+                magnitude.mean() * to_ref,
+                pair[core].mean(axis=0) * to_ref,
+                residual * to_ref,
+            )
+        )
         # the next mask: this one moved by x -> x + b + A (x - c)
         linear = np.eye(2) + a
         matrix = np.hstack([linear, (c + b - linear @ c)[:, None]])
-        current = (cv2.warpAffine(current.astype(np.float32), matrix, (width, height),
-                                  flags=cv2.INTER_LINEAR) >= 0.5).astype(np.uint8)
+        current = (
+            cv2.warpAffine(current.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR) >= 0.5
+        ).astype(np.uint8)
     if not rows:
         zero = np.zeros((0,))
         return _Track(np.zeros((0, 2)), np.zeros((0, 2, 2)), zero, zero, np.zeros((0, 2)), zero)
@@ -371,8 +380,15 @@ def per_class_accuracy(matrix: np.ndarray, classes=LABELS) -> dict:
     return {name: (float(matrix[i, i] / rows[i]) if rows[i] else None) for i, name in enumerate(classes)}
 
 
-def validate_on_generator(clips_per_class: int = 40, split: str = "eval", size: int = 128, num_frames: int = 16,
-                          seed: int = 0, noise: bool = False, method: str = "dis") -> dict:
+def validate_on_generator(
+    clips_per_class: int = 40,
+    split: str = "eval",
+    size: int = 128,
+    num_frames: int = 16,
+    seed: int = 0,
+    noise: bool = False,
+    method: str = "dis",
+) -> dict:
     """The classifier's accuracy on clips of `fyc.data.synthetic` (its ceiling: the clips do exactly what
     their class says). `split="eval"` uses the held-out photographs.
 
@@ -383,19 +399,37 @@ def validate_on_generator(clips_per_class: int = 40, split: str = "eval", size: 
     true, predicted = [], []
     for k, name in enumerate(MOTION_CLASS_NAMES):
         for i in range(clips_per_class):
-            clip = generate_clip(seed * 1_000_003 + 1000 * k + i, split, size, num_frames, motion_class=name,
-                                 noise=noise, compute_labels=False)
+            clip = generate_clip(
+                seed * 1_000_003 + 1000 * k + i,
+                split,
+                size,
+                num_frames,
+                motion_class=name,
+                noise=noise,
+                compute_labels=False,
+            )
             true.append(name)
             predicted.append(classify_motion(clip.frames, clip.region_mask, method))
     matrix = confusion_matrix(true, predicted)
     per_class = per_class_accuracy(matrix)
-    return {"clips": len(true), "accuracy": float(np.trace(matrix) / max(len(true), 1)),
-            "per_class": {name: per_class[name] for name in MOTION_CLASS_NAMES},
-            "labels": list(LABELS), "confusion": matrix.tolist()}
+    return {
+        "clips": len(true),
+        "accuracy": float(np.trace(matrix) / max(len(true), 1)),
+        "per_class": {name: per_class[name] for name in MOTION_CLASS_NAMES},
+        "labels": list(LABELS),
+        "confusion": matrix.tolist(),
+    }
 
 
-def validate_on_field_clips(clips_per_class: int = 10, split: str = "eval", num_frames: int = 16, seed: int = 0,
-                            speed: float | None = 4.0, size: int = 128, method: str = "dis") -> dict:
+def validate_on_field_clips(
+    clips_per_class: int = 10,
+    split: str = "eval",
+    num_frames: int = 16,
+    seed: int = 0,
+    speed: float | None = 4.0,
+    size: int = 128,
+    method: str = "dis",
+) -> dict:
     """The field-vocabulary classifier's accuracy on the exact fields of `fyc.data.field_clips` clips rendered by
     `fyc.render.render_video` (the ceiling of a motion-field model's score). Returns the keys of
     `validate_on_generator`, labels `FIELD_LABELS`."""
@@ -405,13 +439,18 @@ def validate_on_field_clips(clips_per_class: int = 10, split: str = "eval", num_
     true, predicted = [], []
     for k, name in enumerate(FIELD_MOTION_CLASS_NAMES):
         for i in range(clips_per_class):
-            clip = generate_field_clip(seed * 1_000_003 + 1000 * k + i, split, num_frames, motion_class=name,
-                                       speed=speed, size=size)
+            clip = generate_field_clip(
+                seed * 1_000_003 + 1000 * k + i, split, num_frames, motion_class=name, speed=speed, size=size
+            )
             video = render_video(clip.photo, clip.fields, list(clip.region_masks))
             true.append(name)
             predicted.append(classify_motion(video, clip.region_masks[0], method, vocabulary="field"))
     matrix = confusion_matrix(true, predicted, FIELD_LABELS)
     per_class = per_class_accuracy(matrix, FIELD_LABELS)
-    return {"clips": len(true), "accuracy": float(np.trace(matrix) / max(len(true), 1)),
-            "per_class": {name: per_class[name] for name in FIELD_MOTION_CLASS_NAMES},
-            "labels": list(FIELD_LABELS), "confusion": matrix.tolist()}
+    return {
+        "clips": len(true),
+        "accuracy": float(np.trace(matrix) / max(len(true), 1)),
+        "per_class": {name: per_class[name] for name in FIELD_MOTION_CLASS_NAMES},
+        "labels": list(FIELD_LABELS),
+        "confusion": matrix.tolist(),
+    }

@@ -79,14 +79,18 @@ def _level_mean(item: dict, key: str) -> float | None:
 
 
 def items_table(results: dict) -> str:
-    lines = ["| item | prompts | requested → measured OFM | Spearman | leakage | region motion | I1-MSE |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| item | prompts | requested → measured OFM | Spearman | leakage | region motion | I1-MSE |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for item in results.get("items", []):
         levels = item["levels"]
         sweep = ", ".join(f"{r['requested_ofm']:g}→{r['measured_ofm']:.1f}" for r in levels)
-        lines.append(f"| {item['id']} | {'; '.join(item['prompts'])} | {sweep} | {fmt(item['ofm_spearman'], 3)} | "
-                     f"{fmt(_level_mean(item, 'region_leakage'), 3)} | {fmt(_level_mean(item, 'region_motion'), 3)} | "
-                     f"{fmt(_level_mean(item, 'first_frame_mse'), 4)} |")
+        lines.append(
+            f"| {item['id']} | {'; '.join(item['prompts'])} | {sweep} | {fmt(item['ofm_spearman'], 3)} | "
+            f"{fmt(_level_mean(item, 'region_leakage'), 3)} | {fmt(_level_mean(item, 'region_motion'), 3)} | "
+            f"{fmt(_level_mean(item, 'first_frame_mse'), 4)} |"
+        )
     return "\n".join(lines)
 
 
@@ -147,10 +151,11 @@ def plot_frames(thumbnails: list[dict], path: Path, max_items: int = 8) -> None:
 
     thumbnails = thumbnails[:max_items]
     cols = 1 + max(len(t["frames"]) for t in thumbnails)
-    fig, axes = plt.subplots(len(thumbnails), cols, figsize=(1.8 * cols, 1.9 * len(thumbnails)), dpi=100,
-                             squeeze=False)
+    fig, axes = plt.subplots(len(thumbnails), cols, figsize=(1.8 * cols, 1.9 * len(thumbnails)), dpi=100, squeeze=False)
     for row, thumb in zip(axes, thumbnails):
-        panels = [("input", thumb["image"])] + [(f"frame {i}", f) for i, f in zip(thumb["frame_indices"], thumb["frames"])]
+        panels = [("input", thumb["image"])] + [
+            (f"frame {i}", f) for i, f in zip(thumb["frame_indices"], thumb["frames"])
+        ]
         for ax, (title, picture) in zip(row, panels):
             ax.imshow(picture)
             ax.set_title(title, fontsize=7)
@@ -180,14 +185,14 @@ def write_report(results: dict, report_dir, stem: str = "eval") -> Path:
         plot_frames(results["_thumbnails"], report_dir / f"{stem}_frames.png")
         plots.append(f"![input and frames]({stem}_frames.png)")
     not_measured = results.get("not_measured", {})
-    text = f"""# Evaluation: {setup.get('model', 'model')}
+    text = f"""# Evaluation: {setup.get("model", "model")}
 
-`{setup.get('command', 'python -m fyc eval')}` on {setup.get('date', '')}.
+`{setup.get("command", "python -m fyc eval")}` on {setup.get("date", "")}.
 
-- weights: `{setup.get('weights', '')}`; set: `{setup.get('set', '')}` ({len(results.get('items', []))} items, {timing.get('videos', '?')} videos{', --quick' if setup.get('quick') else ''})
-- sampling: {options.get('num_inference_steps')} steps ({setup.get('scheduler', '')}), {options.get('num_frames')} frames, guidance {options.get('guidance_scale')}, size {setup.get('size', '')}
-- networks: CLIP `{setup.get('clip') or NOT_MEASURED}`, video features `{setup.get('i3d') or NOT_MEASURED}`, PIC `{setup.get('pic_net') or NOT_MEASURED}`; optical flow `{options.get('flow_method')}`
-- machine: {machine.get('gpu') or f"CPU ({machine.get('cpu_count')} cores)"}, {machine.get('platform', '')}, torch {machine.get('torch', '')}; {timing.get('seconds_per_video', '?')} s per video, {timing.get('seconds_total', '?')} s in all
+- weights: `{setup.get("weights", "")}`; set: `{setup.get("set", "")}` ({len(results.get("items", []))} items, {timing.get("videos", "?")} videos{", --quick" if setup.get("quick") else ""})
+- sampling: {options.get("num_inference_steps")} steps ({setup.get("scheduler", "")}), {options.get("num_frames")} frames, guidance {options.get("guidance_scale")}, size {setup.get("size", "")}
+- networks: CLIP `{setup.get("clip") or NOT_MEASURED}`, video features `{setup.get("i3d") or NOT_MEASURED}`, PIC `{setup.get("pic_net") or NOT_MEASURED}`; optical flow `{options.get("flow_method")}`
+- machine: {machine.get("gpu") or f"CPU ({machine.get('cpu_count')} cores)"}, {machine.get("platform", "")}, torch {machine.get("torch", "")}; {timing.get("seconds_per_video", "?")} s per video, {timing.get("seconds_total", "?")} s in all
 
 ## The paper's metrics beside Table 1
 
@@ -210,7 +215,7 @@ the floor to compare with. Definitions: `fyc/eval/metrics.py`.
 
 ## Plots
 
-{chr(10).join(plots) if plots else 'No videos were generated.'}
+{chr(10).join(plots) if plots else "No videos were generated."}
 """
     if not_measured:
         text += "\n## Not measured, and why\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in not_measured.items()) + "\n"

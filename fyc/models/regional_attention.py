@@ -102,7 +102,9 @@ class RegionalAttnProcessor:
         self.state = state
         self.temporal = temporal
 
-    def __call__(self, attn: Attention, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+    def __call__(
+        self, attn: Attention, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs
+    ):
         if encoder_hidden_states is None:
             raise ValueError("RegionalAttnProcessor is a cross-attention processor: encoder_hidden_states is required")
         if attention_mask is not None:

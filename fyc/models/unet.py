@@ -237,7 +237,9 @@ class FYCUNetMotionModel(UNetMotionModel):
         prompt_dim = motion_cross_attention_dim or cross_attention_dim
         if prompt_map:
             if not isinstance(prompt_dim, int):
-                raise ValueError("prompt_map needs motion_cross_attention_dim when cross_attention_dim varies per block")
+                raise ValueError(
+                    "prompt_map needs motion_cross_attention_dim when cross_attention_dim varies per block"
+                )
             width = block_out_channels[0]
             self.prompt_map_frame_proj = Timesteps(width, flip_sin_to_cos=True, downscale_freq_shift=0)
             self.prompt_map_embedding = nn.Sequential(
@@ -269,8 +271,11 @@ class FYCUNetMotionModel(UNetMotionModel):
                 module.conditioning = self.conditioning
                 regional.append((module.attn_motion, True))
             elif isinstance(module, Transformer2DModel):  # the spatial transformers: attn2 reads the prompt
-                regional += [(block.attn2, False) for block in module.transformer_blocks
-                             if block.attn2 is not None and block.attn2.is_cross_attention]
+                regional += [
+                    (block.attn2, False)
+                    for block in module.transformer_blocks
+                    if block.attn2 is not None and block.attn2.is_cross_attention
+                ]
         for attention, temporal in regional:
             attention.set_processor(RegionalAttnProcessor(self.conditioning, temporal=temporal))
 
@@ -323,7 +328,7 @@ class FYCUNetMotionModel(UNetMotionModel):
         motion_adapter: MotionAdapter | None = None,
         load_weights: bool = True,
         **fyc_config,
-    ) -> "FYCUNetMotionModel":
+    ) -> FYCUNetMotionModel:
         """An FYC model from an SD UNet and an AnimateDiff / PIA motion adapter.
 
         With a 4-channel adapter (AnimateDiff v2) channels 0–3 of `conv_in` take SD's weight and bias and
@@ -331,7 +336,12 @@ class FYCUNetMotionModel(UNetMotionModel):
         `fyc_config` sets `use_motion_cross_attention`, `motion_cross_attention_dim`, `prompt_map`,
         `first_frame_layout`, `latent_residual`, `prompt_pooling`.
         """
-        unknown = set(fyc_config) - {"use_motion_cross_attention", "motion_cross_attention_dim", "prompt_map", *INPUT_SETTINGS}
+        unknown = set(fyc_config) - {
+            "use_motion_cross_attention",
+            "motion_cross_attention_dim",
+            "prompt_map",
+            *INPUT_SETTINGS,
+        }
         if unknown:
             raise TypeError(f"unexpected arguments for FYCUNetMotionModel.from_unet2d: {sorted(unknown)}")
         # diffusers hands PIA's conv_in module itself to the new model and writes SD's channels into it; keep
@@ -348,7 +358,9 @@ class FYCUNetMotionModel(UNetMotionModel):
             # The parent builds with default MA settings; rebuild the MA blocks with the requested ones.
             config = {k: v for k, v in model.config.items() if not k.startswith("_")} | structural
             rebuilt = cls.from_config(config).to(model.dtype)
-            rebuilt.load_state_dict({k: v for k, v in model.state_dict().items() if not any(p in k for p in MA_KEYS)}, strict=False)
+            rebuilt.load_state_dict(
+                {k: v for k, v in model.state_dict().items() if not any(p in k for p in MA_KEYS)}, strict=False
+            )
             model = rebuilt
         settings = {k: v for k, v in fyc_config.items() if k in INPUT_SETTINGS}
         _check_choices(**settings)
@@ -371,14 +383,20 @@ class FYCUNetMotionModel(UNetMotionModel):
 
     def load_motion_modules(self, motion_adapter: MotionAdapter | None) -> None:
         """Load an AnimateDiff adapter's motion modules; the MA weights are FYC's own and stay as they are."""
-        pairs = list(zip(motion_adapter.down_blocks, self.down_blocks)) + list(zip(motion_adapter.up_blocks, self.up_blocks))
+        pairs = list(zip(motion_adapter.down_blocks, self.down_blocks)) + list(
+            zip(motion_adapter.up_blocks, self.up_blocks)
+        )
         if hasattr(self.mid_block, "motion_modules"):
             pairs.append((motion_adapter.mid_block, self.mid_block))
         for source, target in pairs:
-            missing, unexpected = target.motion_modules.load_state_dict(source.motion_modules.state_dict(), strict=False)
+            missing, unexpected = target.motion_modules.load_state_dict(
+                source.motion_modules.state_dict(), strict=False
+            )
             stray = [k for k in missing if not any(part in k for part in MA_KEYS)]
             if stray or unexpected:
-                raise ValueError(f"motion adapter does not fit this UNet: missing {stray[:5]}, unexpected {unexpected[:5]}")
+                raise ValueError(
+                    f"motion adapter does not fit this UNet: missing {stray[:5]}, unexpected {unexpected[:5]}"
+                )
 
     def save_motion_modules(self, save_directory: str, **kwargs) -> None:
         """Save the AnimateDiff part of the motion modules as a `MotionAdapter` (without the MA weights)."""
@@ -390,7 +408,9 @@ class FYCUNetMotionModel(UNetMotionModel):
             motion_max_seq_length=self.config["motion_max_seq_length"],
             use_motion_mid_block=self.config["use_motion_mid_block"],
         )
-        state = {k: v for k, v in self.state_dict().items() if "motion_modules" in k and not any(p in k for p in MA_KEYS)}
+        state = {
+            k: v for k, v in self.state_dict().items() if "motion_modules" in k and not any(p in k for p in MA_KEYS)
+        }
         adapter.load_state_dict(state)
         adapter.save_pretrained(save_directory, **kwargs)
 
@@ -433,7 +453,9 @@ class FYCUNetMotionModel(UNetMotionModel):
         if channels != self.config.in_channels:
             raise ValueError(f"sample has {channels} channels, the model takes {self.config.in_channels}")
         if num_frames > self.config.motion_max_seq_length:
-            raise ValueError(f"{num_frames} frames exceed the motion module's limit of {self.config.motion_max_seq_length}")
+            raise ValueError(
+                f"{num_frames} frames exceed the motion module's limit of {self.config.motion_max_seq_length}"
+            )
         if encoder_hidden_states.shape[0] == batch and num_frames > 1:
             encoder_hidden_states = encoder_hidden_states.repeat_interleave(num_frames, dim=0)
         if motion_encoder_hidden_states is None and self.config.use_motion_cross_attention:
@@ -450,11 +472,17 @@ class FYCUNetMotionModel(UNetMotionModel):
         prompt_map = None
         if self.config.get("prompt_map", False):
             # As in the cross-attentions: each region's prompt inside its mask, the base prompt elsewhere.
-            base = motion_encoder_hidden_states if motion_encoder_hidden_states is not None else encoder_hidden_states[::num_frames]
+            base = (
+                motion_encoder_hidden_states
+                if motion_encoder_hidden_states is not None
+                else encoder_hidden_states[::num_frames]
+            )
             masks = sample[:, self.config.out_channels, 0, None]  # (B, 1, h, w): the mask channel, the same every frame
             prompts = base.mean(1, keepdim=True)  # (B, 1, D)
             if region_masks is not None:
-                masks = torch.cat([region_masks.to(masks.dtype), masks * (1 - region_masks.sum(1, keepdim=True)).clamp(min=0)], 1)
+                masks = torch.cat(
+                    [region_masks.to(masks.dtype), masks * (1 - region_masks.sum(1, keepdim=True)).clamp(min=0)], 1
+                )
                 prompts = torch.cat([region_encoder_hidden_states.mean(2).to(prompts.dtype), prompts], 1)
             prompt_map = self.embed_prompt_map(masks, prompts, num_frames)
         # Set every field on every call (never cleared afterwards): gradient checkpointing recomputes blocks

@@ -29,8 +29,8 @@ per pixel: the same photo at two resolutions would otherwise give different mask
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -79,8 +79,15 @@ class ClassicalSegmenter:
         embeddings_computed / cache_hits: how often `set_image` prepared an image / found it prepared.
     """
 
-    def __init__(self, work_size: int = 320, iterations: int = 4, superpixel_area: float = 50.0,
-                 colour_step: int = 8, edge_band: int = 3, cache_size: int = 4):
+    def __init__(
+        self,
+        work_size: int = 320,
+        iterations: int = 4,
+        superpixel_area: float = 50.0,
+        colour_step: int = 8,
+        edge_band: int = 3,
+        cache_size: int = 4,
+    ):
         if cache_size < 1:
             raise ValueError(f"cache_size must be at least 1, got {cache_size}.")
         self.work_size = work_size
@@ -134,8 +141,13 @@ class ClassicalSegmenter:
         )
         histograms.sum_duplicates()
         return PreparedImage(
-            shape=(height, width), scale=scale, graph=graph, bin_of_pixel=bin_of_pixel, bin_stats=bin_stats,
-            bin_means=bin_stats[:, 1:4] / bin_stats[:, :1], histograms=histograms,
+            shape=(height, width),
+            scale=scale,
+            graph=graph,
+            bin_of_pixel=bin_of_pixel,
+            bin_stats=bin_stats,
+            bin_means=bin_stats[:, 1:4] / bin_stats[:, :1],
+            histograms=histograms,
             smoothed_bgr=cv2.GaussianBlur(np.ascontiguousarray(work[..., ::-1]), (3, 3), 0),
         )
 
@@ -182,8 +194,7 @@ class _GrabCutLadder:
         is_fg = seeds[seed_y, seed_x] == 1
         seed_nodes, seed_bins = graph.labels[seed_y, seed_x], prepared.bin_of_pixel[seed_y, seed_x]
         bins = len(prepared.bin_stats)
-        seed_histograms = sparse.csr_matrix((np.ones(len(seed_y)), (seed_nodes, seed_bins)),
-                                            shape=(graph.count, bins))
+        seed_histograms = sparse.csr_matrix((np.ones(len(seed_y)), (seed_nodes, seed_bins)), shape=(graph.count, bins))
         self.uncertain = (prepared.histograms - seed_histograms).tocsr()
         self.uncertain_per_bin = np.asarray(self.uncertain.sum(axis=0)).ravel()
         self.certain_fg = np.bincount(seed_nodes[is_fg], minlength=graph.count)
@@ -268,8 +279,7 @@ class _GrabCutLadder:
     def _bin_counts(self, foreground: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixels per colour bin on each side: the uncertain pixels of the labelled superpixels plus the seeds."""
         uncertain_fg = self.uncertain.T @ foreground.astype(np.float64)
-        return (uncertain_fg + self.fg_seed_bins,
-                self.uncertain_per_bin - uncertain_fg + self.bg_seed_bins)
+        return (uncertain_fg + self.fg_seed_bins, self.uncertain_per_bin - uncertain_fg + self.bg_seed_bins)
 
 
 def _split_off_excluded(prepared: PreparedImage, mask: np.ndarray, points) -> np.ndarray:

@@ -23,7 +23,7 @@ class GaussianMixture:
         self.weights, self.means, self.covariances = weights, means, covariances
 
     @classmethod
-    def from_kmeans(cls, bin_stats: np.ndarray, counts: np.ndarray, seed: int = 0) -> "GaussianMixture | None":
+    def from_kmeans(cls, bin_stats: np.ndarray, counts: np.ndarray, seed: int = 0) -> GaussianMixture | None:
         """GrabCut's initialisation: k-means++ and 10 Lloyd steps on the colours, then one fit.
 
         Args:
@@ -69,7 +69,7 @@ class GaussianMixture:
         assignment = np.argmin(_squared_distances(points, centres), axis=1)
         return cls._learn(bin_stats[used], counts[used] / bin_stats[used, 0], assignment, found)
 
-    def refit(self, bin_stats: np.ndarray, counts: np.ndarray, likelihoods: np.ndarray) -> "GaussianMixture":
+    def refit(self, bin_stats: np.ndarray, counts: np.ndarray, likelihoods: np.ndarray) -> GaussianMixture:
         """GrabCut's iteration step: each colour goes to its most likely component, then the mixture is relearnt.
 
         Args:
@@ -83,7 +83,7 @@ class GaussianMixture:
         return self._learn(bin_stats[used], counts[used] / bin_stats[used, 0], assignment, len(self.weights))
 
     @classmethod
-    def _learn(cls, stats: np.ndarray, share: np.ndarray, assignment: np.ndarray, k: int) -> "GaussianMixture":
+    def _learn(cls, stats: np.ndarray, share: np.ndarray, assignment: np.ndarray, k: int) -> GaussianMixture:
         sums = np.zeros((k, 10))
         np.add.at(sums, assignment, stats * share[:, None])
         count = sums[:, 0]

@@ -40,8 +40,7 @@ def to_rgb_uint8(image) -> np.ndarray:
         array = array[..., :3]
     elif not (array.ndim == 3 and array.shape[-1] == 3):
         raise ValueError(
-            f"Expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}. "
-            "Pass channels last."
+            f"Expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}. Pass channels last."
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"The image is empty (shape {array.shape}).")

@@ -7,7 +7,7 @@ image area, so the same setting behaves alike on a thumbnail and on a photo.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -65,7 +65,7 @@ class SamConfig:
 
     @property
     def model_type(self) -> str:
-        """"vit_h", "vit_l" or "vit_b" for the published architectures, "custom" otherwise."""
+        """ "vit_h", "vit_l" or "vit_b" for the published architectures, "custom" otherwise."""
         encoder = (self.encoder_embed_dim, self.encoder_depth, self.encoder_num_heads, self.encoder_global_attn_indexes)
         for name, official in OFFICIAL_ENCODERS.items():
             if encoder == official and self._has_official_rest():
@@ -73,9 +73,19 @@ class SamConfig:
         return "custom"
 
     def _has_official_rest(self) -> bool:
-        return (self.image_size, self.patch_size, self.window_size, self.mlp_ratio, self.prompt_embed_dim,
-                self.mask_in_chans, self.decoder_depth, self.decoder_mlp_dim, self.num_multimask_outputs,
-                self.iou_head_depth, self.iou_head_hidden_dim) == (1024, 16, 14, 4.0, 256, 16, 2, 2048, 3, 3, 256)
+        return (
+            self.image_size,
+            self.patch_size,
+            self.window_size,
+            self.mlp_ratio,
+            self.prompt_embed_dim,
+            self.mask_in_chans,
+            self.decoder_depth,
+            self.decoder_mlp_dim,
+            self.num_multimask_outputs,
+            self.iou_head_depth,
+            self.iou_head_hidden_dim,
+        ) == (1024, 16, 14, 4.0, 256, 16, 2, 2048, 3, 3, 256)
 
 
 def official_config(model_type: str) -> SamConfig:
@@ -141,6 +151,7 @@ def infer_sam_config(state_dict) -> SamConfig:
     Raises:
         SamCheckpointError: the keys are not those of ``segment_anything``'s ``Sam``.
     """
+
     def shape(key):
         if key not in state_dict:
             raise SamCheckpointError(

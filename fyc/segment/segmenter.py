@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -38,8 +38,9 @@ class ClickSegmenter:
             `fyc.segment.postprocess.clean_mask`); 0 turns a step off.
     """
 
-    def __init__(self, engine, backend: str, checkpoint=None, island_fraction: float = 0.001,
-                 hole_fraction: float = 0.001):
+    def __init__(
+        self, engine, backend: str, checkpoint=None, island_fraction: float = 0.001, hole_fraction: float = 0.001
+    ):
         self._engine = engine
         self.backend = backend
         self.checkpoint = checkpoint
@@ -59,7 +60,7 @@ class ClickSegmenter:
         cache_size: int = 4,
         decoder_threads: int | None = None,
         **options,
-    ) -> "ClickSegmenter":
+    ) -> ClickSegmenter:
         """Pick and load a segmenter.
 
         Args:
@@ -103,7 +104,7 @@ class ClickSegmenter:
         return cls(ClassicalSegmenter(cache_size=cache_size, **options), CLASSICAL, **post)
 
     @classmethod
-    def _load_sam(cls, path, device, cache_size, decoder_threads, **post) -> "ClickSegmenter":
+    def _load_sam(cls, path, device, cache_size, decoder_threads, **post) -> ClickSegmenter:
         from .sam_backend import SamClickBackend
 
         sam, config = load_sam(path, device=device)
@@ -126,8 +127,12 @@ class ClickSegmenter:
         engine = self._engine
         if not hasattr(engine, "embeddings_computed"):
             return {"computed": 0, "hits": 0, "size": 0, "max_size": 0}
-        return {"computed": engine.embeddings_computed, "hits": engine.cache_hits,
-                "size": len(engine._cache), "max_size": engine.cache_size}
+        return {
+            "computed": engine.embeddings_computed,
+            "hits": engine.cache_hits,
+            "size": len(engine._cache),
+            "max_size": engine.cache_size,
+        }
 
     def set_image(self, image) -> bool:
         """Make ``image`` the one clicks refer to.

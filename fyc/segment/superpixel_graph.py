@@ -41,8 +41,9 @@ class SuperpixelGraph:
 
         height, width = rgb.shape[:2]
         segments = max(1, round(height * width / superpixel_area))
-        raw = slic(rgb, n_segments=segments, compactness=compactness, start_label=0,
-                   enforce_connectivity=True, channel_axis=-1)
+        raw = slic(
+            rgb, n_segments=segments, compactness=compactness, start_label=0, enforce_connectivity=True, channel_axis=-1
+        )
         _, labels = np.unique(raw, return_inverse=True)
         self.labels = labels.reshape(height, width).astype(np.int32)
         n = self.count = int(self.labels.max()) + 1
@@ -81,10 +82,12 @@ class SuperpixelGraph:
         difference = np.round((cost_as_background - cost_as_foreground) * FLOW_SCALE)
         difference = np.clip(difference, -MAX_CAPACITY, MAX_CAPACITY).astype(np.int64)
         zeros = np.zeros(n, np.int64)
-        caps = np.concatenate([self._pair_caps, self._pair_caps, np.maximum(difference, 0),
-                               np.maximum(-difference, 0), zeros, zeros])
-        graph = sparse.csr_matrix((caps[self._order].astype(np.int32), self._indices, self._indptr),
-                                  shape=(n + 2, n + 2))
+        caps = np.concatenate(
+            [self._pair_caps, self._pair_caps, np.maximum(difference, 0), np.maximum(-difference, 0), zeros, zeros]
+        )
+        graph = sparse.csr_matrix(
+            (caps[self._order].astype(np.int32), self._indices, self._indptr), shape=(n + 2, n + 2)
+        )
         reached = source_side(graph, n, n + 1)
         foreground = np.zeros(n, bool)
         foreground[reached[reached < n]] = True
@@ -110,8 +113,9 @@ class SuperpixelGraph:
         return float(self.sizes[a & b].sum() / union) if union else 1.0
 
 
-def cut_band(mask: np.ndarray, band: int, as_background: np.ndarray, as_foreground: np.ndarray,
-             pixel_weights) -> np.ndarray:
+def cut_band(
+    mask: np.ndarray, band: int, as_background: np.ndarray, as_foreground: np.ndarray, pixel_weights
+) -> np.ndarray:
     """Pixel-level GrabCut cut in a band around the edge of ``mask``; labels outside the band are kept.
 
     The superpixel cut puts the edge where a superpixel border is, which can be a pixel or two off the
@@ -161,8 +165,9 @@ def cut_band(mask: np.ndarray, band: int, as_background: np.ndarray, as_foregrou
     nodes = np.arange(count)
     rows = np.concatenate([low, high, np.full(count, source), nodes, nodes, np.full(count, sink)])
     cols = np.concatenate([high, low, nodes, np.full(count, sink), np.full(count, source), nodes])
-    caps = np.concatenate([pair_caps, pair_caps, np.maximum(difference, 0), np.maximum(-difference, 0),
-                           np.zeros(2 * count, np.int64)])
+    caps = np.concatenate(
+        [pair_caps, pair_caps, np.maximum(difference, 0), np.maximum(-difference, 0), np.zeros(2 * count, np.int64)]
+    )
     graph = sparse.csr_matrix((caps.astype(np.int32), (rows, cols)), shape=(count + 2, count + 2))
     reached = source_side(graph, source, sink)
     result = inner.copy()
@@ -192,8 +197,7 @@ def smoothness_weights(rgb: np.ndarray) -> list[tuple[tuple, tuple, np.ndarray]]
     pairs = sum(s.size for s in squared)
     mean = sum(float(s.sum()) for s in squared) / max(pairs, 1)
     beta = 0.0 if mean <= np.finfo(float).eps else 1.0 / (2.0 * mean)
-    return [(a, b, GAMMA / distance * np.exp(-beta * sq))
-            for (a, b, distance), sq in zip(directions, squared)]
+    return [(a, b, GAMMA / distance * np.exp(-beta * sq)) for (a, b, distance), sq in zip(directions, squared)]
 
 
 def source_side(graph: sparse.csr_matrix, source: int, sink: int) -> np.ndarray:

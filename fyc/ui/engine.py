@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -91,16 +91,27 @@ class Engine:
             the pipeline starts.
     """
 
-    def __init__(self, weights=None, sam_checkpoint=None, segmenter: str | None = None, device: str | None = None,
-                 gpu: Callable | None = None, num_inference_steps: int | None = None, num_frames: int | None = None,
-                 max_pixel_frames: int | None = None):
+    def __init__(
+        self,
+        weights=None,
+        sam_checkpoint=None,
+        segmenter: str | None = None,
+        device: str | None = None,
+        gpu: Callable | None = None,
+        num_inference_steps: int | None = None,
+        num_frames: int | None = None,
+        max_pixel_frames: int | None = None,
+    ):
         self.weights = weights if weights is not None else os.environ.get(WEIGHTS_ENV) or None
         self.sam_checkpoint = sam_checkpoint if sam_checkpoint is not None else os.environ.get(SAM_ENV) or None
         self.segmenter_preference = segmenter
         self.device = device
         self.max_pixel_frames = None if max_pixel_frames is None else int(max_pixel_frames)
-        self._default_overrides = {key: value for key, value in (("num_inference_steps", num_inference_steps),
-                                                                  ("num_frames", num_frames)) if value is not None}
+        self._default_overrides = {
+            key: value
+            for key, value in (("num_inference_steps", num_inference_steps), ("num_frames", num_frames))
+            if value is not None
+        }
         self._pipe = None
         self._pipe_error: ModelProblem | None = None
         self._pipe_tried_at = -float("inf")  # time.monotonic() of the last failed attempt
@@ -113,7 +124,7 @@ class Engine:
 
     # ---- loading -----------------------------------------------------------------------------------
 
-    def load(self) -> "Engine":
+    def load(self) -> Engine:
         """Load both models now (the app does this before serving); a missing pipeline is remembered, not
         raised, so the app can still start and say how to get weights."""
         self.segmenter  # noqa: B018 - loads it
@@ -131,7 +142,9 @@ class Engine:
                 if self._segmenter is None:
                     from fyc.segment import ClickSegmenter
 
-                    self._segmenter = ClickSegmenter.load(checkpoint=self.sam_checkpoint, prefer=self.segmenter_preference)
+                    self._segmenter = ClickSegmenter.load(
+                        checkpoint=self.sam_checkpoint, prefer=self.segmenter_preference
+                    )
         return self._segmenter
 
     @property
@@ -183,9 +196,13 @@ class Engine:
         if self.has_pipeline:
             settings = model_settings(self._pipe)
             defaults = GenerationDefaults(
-                max_frames=settings.max_frames, num_inference_steps=settings.num_inference_steps,
-                ofm=settings.ofm_default, ofm_range=settings.ofm_range, keeps_background=settings.keeps_background,
-                follows_drags=settings.follows_drags, vocabulary=settings.vocabulary,
+                max_frames=settings.max_frames,
+                num_inference_steps=settings.num_inference_steps,
+                ofm=settings.ofm_default,
+                ofm_range=settings.ofm_range,
+                keeps_background=settings.keeps_background,
+                follows_drags=settings.follows_drags,
+                vocabulary=settings.vocabulary,
             )
         for key, value in self._default_overrides.items():
             setattr(defaults, key, value)
@@ -208,10 +225,14 @@ class Engine:
         backend = str(getattr(self.segmenter, "backend", "classical"))
         if backend.startswith("sam"):
             variant = backend.partition("-")[2]  # "vit_b" -> "ViT-B"
-            masks = "SAM " + (f"ViT-{variant.partition('_')[2].upper()} " if variant.startswith("vit_") else "") + "masks"
+            masks = (
+                "SAM " + (f"ViT-{variant.partition('_')[2].upper()} " if variant.startswith("vit_") else "") + "masks"
+            )
         else:
-            masks = ("approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: "
-                     f"`python -m fyc download sam-vit-b`, {_sam_download_size()})")
+            masks = (
+                "approximate masks (superpixel GrabCut: no SAM weights; for SAM masks: "
+                f"`python -m fyc download sam-vit-b`, {_sam_download_size()})"
+            )
         return f"{model} · {masks}"
 
     def model_notice(self) -> str:
@@ -270,24 +291,55 @@ class Engine:
         cancel = cancel or threading.Event()
         with self._pipe_lock:
             if self._gpu_run is None:
-                return animate(pipe, image, regions, ofm=ofm, seed=seed, num_frames=num_frames,
-                               num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                               keep_background=keep_background, drags=drags, max_pixel_frames=budget,
-                               on_step=on_step, cancel=cancel)
+                return animate(
+                    pipe,
+                    image,
+                    regions,
+                    ofm=ofm,
+                    seed=seed,
+                    num_frames=num_frames,
+                    num_inference_steps=num_inference_steps,
+                    guidance_scale=guidance_scale,
+                    keep_background=keep_background,
+                    drags=drags,
+                    max_pixel_frames=budget,
+                    on_step=on_step,
+                    cancel=cancel,
+                )
             # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
             # per-step progress or cancel there.
-            frames = self._gpu_run(image, regions, float(ofm), int(seed), int(num_frames), int(num_inference_steps),
-                                   guidance_scale, bool(keep_background), drags)
+            frames = self._gpu_run(
+                image,
+                regions,
+                float(ofm),
+                int(seed),
+                int(num_frames),
+                int(num_inference_steps),
+                guidance_scale,
+                bool(keep_background),
+                drags,
+            )
         return None if cancel.is_set() else frames
 
     def _gpu_entry(self) -> Callable:
         """The function a GPU decorator wraps: plain arguments in, frames out; the pipeline comes from `self`."""
 
-        def run_on_gpu(image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background,
-                       drags=None):
-            return animate(self.pipeline, image, regions, ofm=ofm, seed=seed, num_frames=num_frames,
-                           num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                           keep_background=keep_background, drags=drags, max_pixel_frames=self.pixel_frame_budget())
+        def run_on_gpu(
+            image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags=None
+        ):
+            return animate(
+                self.pipeline,
+                image,
+                regions,
+                ofm=ofm,
+                seed=seed,
+                num_frames=num_frames,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                keep_background=keep_background,
+                drags=drags,
+                max_pixel_frames=self.pixel_frame_budget(),
+            )
 
         return run_on_gpu
 
@@ -325,8 +377,10 @@ def _model_problem(weights, error: Exception) -> ModelProblem:
     message = str(error).strip()
     first_line = message.splitlines()[0] if message else type(error).__name__
     if weights is not None or not isinstance(error, FileNotFoundError):
-        remedy = (f"Point `--weights` (or `{WEIGHTS_ENV}`) at a folder written by `python -m fyc export` or "
-                  "`fyc.weights.save_pipeline`, or leave both unset to use the best model under `weights/`.")
+        remedy = (
+            f"Point `--weights` (or `{WEIGHTS_ENV}`) at a folder written by `python -m fyc export` or "
+            "`fyc.weights.save_pipeline`, or leave both unset to use the best model under `weights/`."
+        )
         return ModelProblem(first_line.rstrip("."), remedy, missing=isinstance(error, FileNotFoundError))
     # Nothing under weights/ (find_pipeline's error): say what the demo folder holds instead of the whole search.
     from fyc.weights import DEMO_DIR, weights_root

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import gradio as gr
 import numpy as np
@@ -69,7 +69,12 @@ class AppEvents:
             return f"Object {number}: click on the thing that should move (include clicks add, exclude clicks remove)."
         includes = sum(1 for *_, label in obj.points if label == INCLUDE)
         excludes = len(obj.points) - includes
-        clicks = f"{includes} include" + (f", {excludes} exclude" if excludes else "") + " click" + ("s" if len(obj.points) > 1 else "")
+        clicks = (
+            f"{includes} include"
+            + (f", {excludes} exclude" if excludes else "")
+            + " click"
+            + ("s" if len(obj.points) > 1 else "")
+        )
         if not obj.has_mask:
             return f"Object {number}: {clicks}, no mask yet — add an include click on the object."
         coverage = 100.0 * obj.mask.mean()
@@ -97,7 +102,10 @@ class AppEvents:
             gr.Warning(str(error))
             return self.render(session, str(error))
         session.set_image(image)
-        return self.render(session, "Preparing the image for clicking (computing its embedding)… clicks made now are answered when it is ready.")
+        return self.render(
+            session,
+            "Preparing the image for clicking (computing its embedding)… clicks made now are answered when it is ready.",
+        )
 
     def embed(self, session: Session) -> str:
         """Compute the segmenter's embedding of the session's image right after upload, not at the first click."""
@@ -105,8 +113,10 @@ class AppEvents:
             return gr.update()  # keep what `upload` said (e.g. why the image was refused)
         seconds = self.engine.embed(session.image)
         width, height = session.size
-        return (f"Ready ({width}×{height}, prepared in {seconds:.1f} s). Click the object that should move; "
-                "switch to Exclude to remove a part.")
+        return (
+            f"Ready ({width}×{height}, prepared in {seconds:.1f} s). Click the object that should move; "
+            "switch to Exclude to remove a part."
+        )
 
     def clear_image(self, session: Session):
         """The image was removed (the ✕ on the image)."""
@@ -187,8 +197,19 @@ class AppEvents:
 
     # ---- generation --------------------------------------------------------------------------------
 
-    def generate(self, session: Session, prompt, ofm, seed, num_inference_steps, num_frames, fps, keep_background,
-                 request: gr.Request = None, progress=gr.Progress()):
+    def generate(
+        self,
+        session: Session,
+        prompt,
+        ofm,
+        seed,
+        num_inference_steps,
+        num_frames,
+        fps,
+        keep_background,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
         """Animate the session's objects; returns (video, mp4 download, gif download, hint).
 
         `prompt` is the prompt box's current text, applied to the selected object first: the box's own change
@@ -204,16 +225,25 @@ class AppEvents:
         except InputError as error:
             raise gr.Error(str(error)) from None
         self.outputs.discard(session.last_outputs)
-        result = self._animate(session.image, session.regions(), settings, keep_background, _session_key(request),
-                               progress, drags=session.drags())
+        result = self._animate(
+            session.image,
+            session.regions(),
+            settings,
+            keep_background,
+            _session_key(request),
+            progress,
+            drags=session.drags(),
+        )
         if result is None:
             session.last_outputs = ()
             return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False), "Cancelled."
         mp4, gif, info = result
         session.last_outputs = (mp4, gif)
         width, height = info["size"]
-        hint = (f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
-                f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take.")
+        hint = (
+            f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
+            f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take."
+        )
         return mp4, gr.update(value=mp4, visible=True), gr.update(value=gif, visible=True), hint
 
     @staticmethod
@@ -229,8 +259,19 @@ class AppEvents:
             event.set()
         return "Cancelling…" if event is not None else "Nothing to cancel."
 
-    def api_animate(self, image_file, regions_json, ofm, seed, num_inference_steps=None, num_frames=None, fps=None,
-                    keep_background=True, request: gr.Request = None, progress=gr.Progress()):
+    def api_animate(
+        self,
+        image_file,
+        regions_json,
+        ofm,
+        seed,
+        num_inference_steps=None,
+        num_frames=None,
+        fps=None,
+        keep_background=True,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
         """`/animate`: (image file, regions JSON in image pixels, ofm, seed, ...) → (mp4, gif, info)."""
         defaults = self.engine.defaults()
         try:
@@ -239,7 +280,8 @@ class AppEvents:
             check_image_shape(width, height)
             regions = parse_regions(regions_json, width, height)
             settings = self._check_settings(
-                ofm, seed,
+                ofm,
+                seed,
                 defaults.num_inference_steps if num_inference_steps is None else num_inference_steps,
                 defaults.num_frames if num_frames is None else num_frames,
                 defaults.fps if fps is None else fps,
@@ -254,8 +296,15 @@ class AppEvents:
         for index, obj in enumerate(session.objects):
             if not obj.has_mask:
                 raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
-        result = self._animate(session.image, session.regions(), settings, keep_background, _session_key(request),
-                               progress, drags=session.drags())
+        result = self._animate(
+            session.image,
+            session.regions(),
+            settings,
+            keep_background,
+            _session_key(request),
+            progress,
+            drags=session.drags(),
+        )
         if result is None:
             raise gr.Error("The request was cancelled.")
         mp4, gif, info = result
@@ -290,9 +339,16 @@ class AppEvents:
             if progress is not None:
                 progress(0, desc="Starting")
             frames = self.engine.animate(
-                image, regions, ofm=settings["ofm"], seed=settings["seed"], num_frames=settings["num_frames"],
-                num_inference_steps=settings["num_inference_steps"], keep_background=keep_background, drags=drags,
-                on_step=on_step, cancel=cancel,
+                image,
+                regions,
+                ofm=settings["ofm"],
+                seed=settings["seed"],
+                num_frames=settings["num_frames"],
+                num_inference_steps=settings["num_inference_steps"],
+                keep_background=keep_background,
+                drags=drags,
+                on_step=on_step,
+                cancel=cancel,
             )
         except ModelUnavailable as error:
             raise gr.Error(f"No animation model is loaded: {error}") from None
@@ -363,4 +419,3 @@ def _session_key(request) -> str:
     """Who is asking: the browser session (one per tab), or a fresh key for direct calls."""
     key = getattr(request, "session_hash", None) if request is not None else None
     return key or f"direct-{uuid.uuid4().hex}"
-

@@ -62,6 +62,12 @@ def draw_overlay(image: np.ndarray, objects, selected: int | None = None) -> np.
             cv2.circle(canvas, center, radius, INCLUDE_COLOR if label else EXCLUDE_COLOR, -1, cv2.LINE_AA)
             if not label:
                 bar = max(2, radius // 2)
-                cv2.line(canvas, (center[0] - bar, center[1]), (center[0] + bar, center[1]), (255, 255, 255),
-                         max(2, radius // 3), cv2.LINE_AA)
+                cv2.line(
+                    canvas,
+                    (center[0] - bar, center[1]),
+                    (center[0] + bar, center[1]),
+                    (255, 255, 255),
+                    max(2, radius // 3),
+                    cv2.LINE_AA,
+                )
     return canvas

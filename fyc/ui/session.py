@@ -32,8 +32,7 @@ class Session(ClickedImage):
             obj = self.objects[i]
             if not obj.has_mask:
                 return (
-                    f"Object {i + 1} has no mask yet: add an include click on it "
-                    "(exclude clicks alone select nothing)."
+                    f"Object {i + 1} has no mask yet: add an include click on it (exclude clicks alone select nothing)."
                 )
             if not obj.prompt:
                 return f'Object {i + 1} has no motion prompt: type one in the sidebar, e.g. "sway" or "blink".'

@@ -14,15 +14,22 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed (`make browser` or `apt-get install chromium` adds it)",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} is not installed (`make browser` or `apt-get install chromium` adds it)", allow_module_level=True
+    )
 sync_api = pytest.importorskip("playwright.sync_api")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import REPO, running_app  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 INCLUDE_GREEN = (40, 200, 60)  # fyc.ui.overlay.INCLUDE_COLOR
 
 
@@ -55,7 +62,9 @@ def page(browser, app_url):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
-    folder = Path(os.environ["FYC_SCREENSHOTS"]) if os.environ.get("FYC_SCREENSHOTS") else tmp_path_factory.mktemp("shots")
+    folder = (
+        Path(os.environ["FYC_SCREENSHOTS"]) if os.environ.get("FYC_SCREENSHOTS") else tmp_path_factory.mktemp("shots")
+    )
     folder = folder if folder.is_absolute() else REPO / folder
     folder.mkdir(parents=True, exist_ok=True)
     return lambda page, name: page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
@@ -98,7 +107,9 @@ def test_upload_click_generate_play(page, shots):
     # Click the cat's left eye (170, 112 in the 451x300 photo) on the displayed image.
     image = page.locator("#input-image img").first
     box = image.bounding_box()
-    natural = page.evaluate("() => { const i = document.querySelector('#input-image img'); return [i.naturalWidth, i.naturalHeight]; }")
+    natural = page.evaluate(
+        "() => { const i = document.querySelector('#input-image img'); return [i.naturalWidth, i.naturalHeight]; }"
+    )
     assert natural == [451, 300]
     scale = min(box["width"] / natural[0], box["height"] / natural[1], 1)  # centred, never enlarged (as Gradio)
     left = box["x"] + (box["width"] - natural[0] * scale) / 2
@@ -108,9 +119,10 @@ def test_upload_click_generate_play(page, shots):
     page.wait_for_function("document.querySelector('#hint').innerText.includes('mask covers')")
     click_seconds = time.perf_counter() - start
     page.wait_for_function(
-        "() => { const i = document.querySelector('#input-image img'); return i && i.complete && i.naturalWidth > 0; }")
+        "() => { const i = document.querySelector('#input-image img'); return i && i.complete && i.naturalWidth > 0; }"
+    )
     page.get_by_text("Regions as JSON").click()  # the accordion renders its content once opened
-    (x, y, label), = json.loads(page.input_value("#regions-json textarea"))[0]["points"]
+    ((x, y, label),) = json.loads(page.input_value("#regions-json textarea"))[0]["points"]
     assert abs(x - 170) <= 2 and abs(y - 112) <= 2 and label == 1  # in the photo's pixels
     # The overlay is drawn into the image: the include dot sits where the click landed.
     dot = pixel_under(page, (x + 0.5) / 451, (y + 0.5) / 300)
@@ -126,10 +138,12 @@ def test_upload_click_generate_play(page, shots):
     page.click("#generate")
     page.wait_for_function(
         """() => { const v = document.querySelector('#output-video video');
-                   return v && v.readyState >= 2 && v.duration > 0; }""")
+                   return v && v.readyState >= 2 && v.duration > 0; }"""
+    )
     video = page.evaluate(
         """() => { const v = document.querySelector('#output-video video');
-                   return {duration: v.duration, width: v.videoWidth, height: v.videoHeight, error: v.error}; }""")
+                   return {duration: v.duration, width: v.videoWidth, height: v.videoHeight, error: v.error}; }"""
+    )
     assert video["error"] is None
     assert video["duration"] == pytest.approx(8 / 8, abs=0.2)  # 8 frames at 8 fps
     assert (video["width"], video["height"]) == (96, 64)  # the tiny model's 64-px short side, aspect kept

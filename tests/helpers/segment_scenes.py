@@ -42,7 +42,10 @@ def next_click(mask: np.ndarray | None, truth: np.ndarray) -> tuple[int, int, in
     if mask is None:
         return (*deepest_point(truth), 1)
     missed, spilled = truth & ~mask, mask & ~truth
-    depth = lambda error: cv2.distanceTransform(np.pad(error, 1).astype(np.uint8), cv2.DIST_L2, 5).max()
+
+    def depth(error):
+        return cv2.distanceTransform(np.pad(error, 1).astype(np.uint8), cv2.DIST_L2, 5).max()
+
     if depth(missed) >= depth(spilled):
         return (*deepest_point(missed), 1)
     return (*deepest_point(spilled), 0)

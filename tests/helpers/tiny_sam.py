@@ -10,9 +10,17 @@ import torch
 from fyc.segment import SamConfig, build_sam
 
 TINY_SAM = SamConfig(
-    encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2, encoder_global_attn_indexes=(1,),
-    image_size=128, window_size=4, prompt_embed_dim=32, mask_in_chans=8, decoder_depth=2,
-    decoder_mlp_dim=64, iou_head_hidden_dim=32,
+    encoder_embed_dim=32,
+    encoder_depth=2,
+    encoder_num_heads=2,
+    encoder_global_attn_indexes=(1,),
+    image_size=128,
+    window_size=4,
+    prompt_embed_dim=32,
+    mask_in_chans=8,
+    decoder_depth=2,
+    decoder_mlp_dim=64,
+    iou_head_hidden_dim=32,
 )
 
 
