@@ -132,7 +132,25 @@ class ClipBuilder:
         return sum(self.skipped.values())
 
 
-class WebVidFolderDataset(Dataset):
+class _ClipBuilderViews:
+    """`spec`, `skipped` and `num_skipped` of a dataset's `self.builder` (a `ClipBuilder`)."""
+
+    builder: ClipBuilder
+
+    @property
+    def spec(self) -> ClipSpec:
+        return self.builder.spec
+
+    @property
+    def skipped(self) -> Counter:
+        return self.builder.skipped
+
+    @property
+    def num_skipped(self) -> int:
+        return self.builder.num_skipped
+
+
+class WebVidFolderDataset(_ClipBuilderViews, Dataset):
     """Clips from a folder of videos described by a CSV in WebVid's columns (map-style).
 
     A bad video at index i is skipped by moving on to i+1, i+2, ... (at most `max_skips` times), so
@@ -165,18 +183,6 @@ class WebVidFolderDataset(Dataset):
         self.seed, self.epoch, self.max_skips = seed, 0, max_skips
         self._bad: set[int] = set()
 
-    @property
-    def spec(self) -> ClipSpec:
-        return self.builder.spec
-
-    @property
-    def skipped(self) -> Counter:
-        return self.builder.skipped
-
-    @property
-    def num_skipped(self) -> int:
-        return self.builder.num_skipped
-
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
@@ -207,7 +213,7 @@ class WebVidFolderDataset(Dataset):
         )
 
 
-class VideoShardDataset(IterableDataset):
+class VideoShardDataset(_ClipBuilderViews, IterableDataset):
     """Clips from WebDataset tar shards as written by video2dataset (iterable).
 
     The data is read as independent *streams*, one per (process, DataLoader worker): with P processes and
@@ -259,18 +265,6 @@ class VideoShardDataset(IterableDataset):
         self.world_size: int | None = None
         self.positions: dict[int, tuple[int, int, int]] = {}
         self.worker_offset = 0
-
-    @property
-    def spec(self) -> ClipSpec:
-        return self.builder.spec
-
-    @property
-    def skipped(self) -> Counter:
-        return self.builder.skipped
-
-    @property
-    def num_skipped(self) -> int:
-        return self.builder.num_skipped
 
     def set_epoch(self, epoch: int) -> None:
         """The pass that streams without a resume position start in."""
