@@ -62,6 +62,12 @@ def networks(tmp_path_factory):
     }
 
 
+def run_eval(weights, bench, out, report_dir, *options) -> int:
+    """`python -m fyc eval` on the CPU with 2 steps and 4 frames, plus `options`."""
+    args = ["eval", "--weights", str(weights), "--set", str(bench), "--steps", "2", "--num-frames", "4", *options]
+    return main([*args, "--out", str(out), "--report-dir", str(report_dir), "--device", "cpu"])
+
+
 # -- benchmark sets --------------------------------------------------------------------------------------------
 
 
@@ -120,31 +126,8 @@ def test_shipped_photo_set_and_held_out_synthetic_clips():
 def test_eval_end_to_end_with_every_network(tmp_path, tiny_weights, networks, capsys):
     bench = write_set(tmp_path / "set")
     out = tmp_path / "out" / "tiny.json"
-    code = main(
-        [
-            "eval",
-            "--weights",
-            str(tiny_weights),
-            "--set",
-            str(bench),
-            "--steps",
-            "2",
-            "--num-frames",
-            "4",
-            "--clip",
-            str(networks["clip"]),
-            "--i3d",
-            str(networks["i3d"]),
-            "--pic-net",
-            str(networks["pic"]),
-            "--out",
-            str(out),
-            "--report-dir",
-            str(tmp_path / "report"),
-            "--device",
-            "cpu",
-        ]
-    )
+    options = ["--clip", str(networks["clip"]), "--i3d", str(networks["i3d"]), "--pic-net", str(networks["pic"])]
+    code = run_eval(tiny_weights, bench, out, tmp_path / "report", *options)
     assert code == 0
     results = json.loads(out.read_text())
     for key in METRIC_KEYS:
@@ -175,27 +158,7 @@ def test_eval_without_networks_writes_null_and_not_measured(tmp_path, tiny_weigh
     spec["items"] = spec["items"][:1]
     (bench / "benchmark.json").write_text(json.dumps(spec))
     out = tmp_path / "r.json"
-    code = main(
-        [
-            "eval",
-            "--weights",
-            str(tiny_weights),
-            "--set",
-            str(bench),
-            "--steps",
-            "2",
-            "--num-frames",
-            "4",
-            "--clip",
-            "none",
-            "--out",
-            str(out),
-            "--report-dir",
-            str(tmp_path),
-            "--device",
-            "cpu",
-        ]
-    )
+    code = run_eval(tiny_weights, bench, out, tmp_path, "--clip", "none")
     assert code == 0
     results = json.loads(out.read_text())
     for key in ("temporal_consistency", "text_alignment", "fvd", "pic"):
