@@ -225,15 +225,7 @@ class AppEvents:
         except InputError as error:
             raise gr.Error(str(error)) from None
         self.outputs.discard(session.last_outputs)
-        result = self._animate(
-            session.image,
-            session.regions(),
-            settings,
-            keep_background,
-            _session_key(request),
-            progress,
-            drags=session.drags(),
-        )
+        result = self._animate(session, settings, keep_background, request, progress)
         if result is None:
             session.last_outputs = ()
             return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False), "Cancelled."
@@ -296,15 +288,7 @@ class AppEvents:
         for index, obj in enumerate(session.objects):
             if not obj.has_mask:
                 raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
-        result = self._animate(
-            session.image,
-            session.regions(),
-            settings,
-            keep_background,
-            _session_key(request),
-            progress,
-            drags=session.drags(),
-        )
+        result = self._animate(session, settings, keep_background, request, progress)
         if result is None:
             raise gr.Error("The request was cancelled.")
         mp4, gif, info = result
@@ -321,8 +305,12 @@ class AppEvents:
             "fps": check_int("fps", fps, 1, MAX_FPS),
         }
 
-    def _animate(self, image, regions, settings, keep_background, key, progress, drags=None):
-        """Run the pipeline with progress and cancel; returns (mp4 path, gif path, info) or None if cancelled."""
+    def _animate(self, session: Session, settings, keep_background, request, progress):
+        """Animate the session's objects with progress and cancel (keyed by the visitor of `request`).
+
+        Returns (mp4 path, gif path, info) or None if cancelled.
+        """
+        image, regions, drags, key = session.image, session.regions(), session.drags(), _session_key(request)
         cancel = threading.Event()
         with self._cancels_lock:
             self._cancels[key] = cancel
