@@ -291,21 +291,8 @@ class Engine:
         cancel = cancel or threading.Event()
         with self._pipe_lock:
             if self._gpu_run is None:
-                return animate(
-                    pipe,
-                    image,
-                    regions,
-                    ofm=ofm,
-                    seed=seed,
-                    num_frames=num_frames,
-                    num_inference_steps=num_inference_steps,
-                    guidance_scale=guidance_scale,
-                    keep_background=keep_background,
-                    drags=drags,
-                    max_pixel_frames=budget,
-                    on_step=on_step,
-                    cancel=cancel,
-                )
+                settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags)
+                return self._animate_now(image, regions, settings, on_step=on_step, cancel=cancel)
             # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
             # per-step progress or cancel there.
             frames = self._gpu_run(
@@ -321,25 +308,36 @@ class Engine:
             )
         return None if cancel.is_set() else frames
 
+    def _animate_now(self, image, regions, settings: tuple, on_step=None, cancel=None):
+        """`animate` on this engine's pipeline within its pixel-frame budget (the caller holds the pipeline lock).
+
+        `settings`: (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags).
+        """
+        ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags = settings
+        return animate(
+            self.pipeline,
+            image,
+            regions,
+            ofm=ofm,
+            seed=seed,
+            num_frames=num_frames,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            keep_background=keep_background,
+            drags=drags,
+            max_pixel_frames=self.pixel_frame_budget(),
+            on_step=on_step,
+            cancel=cancel,
+        )
+
     def _gpu_entry(self) -> Callable:
         """The function a GPU decorator wraps: plain arguments in, frames out; the pipeline comes from `self`."""
 
         def run_on_gpu(
             image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags=None
         ):
-            return animate(
-                self.pipeline,
-                image,
-                regions,
-                ofm=ofm,
-                seed=seed,
-                num_frames=num_frames,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                keep_background=keep_background,
-                drags=drags,
-                max_pixel_frames=self.pixel_frame_budget(),
-            )
+            settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags)
+            return self._animate_now(image, regions, settings)
 
         return run_on_gpu
 
