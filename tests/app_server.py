@@ -14,6 +14,33 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def disk_image():
+    """A 96x64 picture: a bright disk (the object, centre 30,32, radius 15) on a dark gradient."""
+    import numpy as np
+
+    yy, xx = np.mgrid[:64, :96]
+    image = np.stack([xx * 1.5, yy * 2.0, np.full_like(xx, 40)], -1).astype(np.uint8)
+    image[(xx - 30) ** 2 + (yy - 32) ** 2 < 15**2] = (250, 230, 60)
+    return image
+
+
+def save_disk_photo(folder: Path) -> Path:
+    """`disk_image()` saved as `folder/disk.png`."""
+    from PIL import Image
+
+    path = folder / "disk.png"
+    Image.fromarray(disk_image()).save(path)
+    return path
+
+
+def predict_animate(client, image, regions, ofm, seed, *, num_inference_steps, num_frames, fps, keep_background=True):
+    """`/animate` through a gradio_client `Client` with the picture at path `image`: (mp4, gif, info)."""
+    from gradio_client import handle_file
+
+    settings = (num_inference_steps, num_frames, fps, keep_background)
+    return client.predict(handle_file(str(image)), regions, ofm, seed, *settings, api_name="/animate")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

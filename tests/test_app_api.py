@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_server import running_app
+from app_server import predict_animate, running_app, save_disk_photo
 from PIL import Image
 
 from fyc.video import read_video
@@ -36,31 +36,14 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory) -> Path:
-    """A 96x64 picture: a bright disk (the object) on a dark gradient."""
-    yy, xx = np.mgrid[:64, :96]
-    image = np.stack([xx * 1.5, yy * 2.0, np.full_like(xx, 40)], -1).astype(np.uint8)
-    image[(xx - 30) ** 2 + (yy - 32) ** 2 < 15**2] = (250, 230, 60)
-    path = tmp_path_factory.mktemp("img") / "disk.png"
-    Image.fromarray(image).save(path)
-    return path
+    return save_disk_photo(tmp_path_factory.mktemp("img"))
 
 
 REGION = json.dumps([{"points": [[30, 32, 1]], "prompt": "sway"}])
 
 
 def animate(client, image, regions=REGION, ofm=8.0, seed=0, **kw):
-    settings = {**FAST, **kw}
-    return client.predict(
-        handle_file(str(image)),
-        regions,
-        ofm,
-        seed,
-        settings["num_inference_steps"],
-        settings["num_frames"],
-        settings["fps"],
-        settings.get("keep_background", True),
-        api_name="/animate",
-    )
+    return predict_animate(client, image, regions, ofm, seed, **{**FAST, **kw})
 
 
 def test_only_animate_is_public(client):

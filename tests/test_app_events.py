@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 import pytest
+from app_server import disk_image
 from PIL import Image
 from tiny import make_tiny_pipeline
 
@@ -39,11 +40,7 @@ def events(engine, tmp_path):
 
 @pytest.fixture(scope="module")
 def photo():
-    """A 96x64 picture: a bright disk (the object, centre 30,32, radius 15) on a dark gradient."""
-    yy, xx = np.mgrid[:64, :96]
-    image = np.stack([xx * 1.5, yy * 2.0, np.full_like(xx, 40)], -1).astype(np.uint8)
-    image[(xx - 30) ** 2 + (yy - 32) ** 2 < 15**2] = (250, 230, 60)
-    return image
+    return disk_image()
 
 
 def select(x, y):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_server import running_app
+from app_server import predict_animate, running_app
 from PIL import Image
 
 from fyc.video import read_video
@@ -23,7 +23,7 @@ from fyc.video import read_video
 gradio_client = pytest.importorskip("gradio_client")
 httpx = pytest.importorskip("httpx")
 psutil = pytest.importorskip("psutil")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 W, H = 96, 64  # the scene's size: the tiny model's 64-px short side, so the video has the same pixels
@@ -151,17 +151,7 @@ def client(server):
 def animate(client, image, regions=REGION, ofm=8.0, seed=0, keep_background=True, **kw):
     settings = {**FAST, **kw}
     regions = regions if isinstance(regions, str) or regions is None else json.dumps(regions)
-    return client.predict(
-        handle_file(str(image)),
-        regions,
-        ofm,
-        seed,
-        settings["num_inference_steps"],
-        settings["num_frames"],
-        settings["fps"],
-        keep_background,
-        api_name="/animate",
-    )
+    return predict_animate(client, image, regions, ofm, seed, keep_background=keep_background, **settings)
 
 
 def animate_raw(url: str, image: Path | dict, *values) -> tuple[str, str]:

@@ -18,11 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from app_server import REPO, free_port, save_tiny_pipeline
-from PIL import Image
+from app_server import REPO, free_port, save_disk_photo, save_tiny_pipeline
 from tiny import make_tiny_pipeline
 
 import app
@@ -85,12 +83,7 @@ class FaultyPipeline:
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory) -> Path:
-    yy, xx = np.mgrid[:64, :96]
-    image = np.stack([xx * 1.5, yy * 2.0, np.full_like(xx, 40)], -1).astype(np.uint8)
-    image[(xx - 30) ** 2 + (yy - 32) ** 2 < 15**2] = (250, 230, 60)
-    path = tmp_path_factory.mktemp("img") / "disk.png"
-    Image.fromarray(image).save(path)
-    return path
+    return save_disk_photo(tmp_path_factory.mktemp("img"))
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +242,14 @@ def damage(folder: Path, how: str) -> Path:
     return weights
 
 
+def animate_with_cli(photo: Path, weights: Path, out: Path, *options: str) -> int:
+    """`python -m fyc animate` of the photo's disk (a click at 30,32) with `weights`; its exit code."""
+    from fyc.__main__ import main
+
+    args = ["animate", str(photo), "--click", "30,32", "--prompt", "sway", *options]
+    return main([*args, "--weights", str(weights), "-o", str(out)])
+
+
 @pytest.mark.parametrize("how, words", [("truncated", "is truncated"), ("header", "has a damaged safetensors header")])
 def test_damaged_weights_at_start_up_name_the_file(tiny_weights, tmp_path, start_app, capsys, photo, how, words):
     folder = shutil.copytree(tiny_weights, tmp_path / "pipe")
@@ -259,29 +260,7 @@ def test_damaged_weights_at_start_up_name_the_file(tiny_weights, tmp_path, start
     assert code == 0 and len(launched) == 1
     assert f"Follow-Your-Click: no animation model ({weights} {words}" in out, out
     # the CLI refuses with the same message
-    from fyc.__main__ import main
-
-    assert (
-        main(
-            [
-                "animate",
-                str(photo),
-                "--click",
-                "30,32",
-                "--prompt",
-                "sway",
-                "--steps",
-                "1",
-                "--frames",
-                "2",
-                "--weights",
-                str(folder),
-                "-o",
-                str(tmp_path / "out.gif"),
-            ]
-        )
-        == 2
-    )
+    assert animate_with_cli(photo, folder, tmp_path / "out.gif", "--steps", "1", "--frames", "2") == 2
     err = capsys.readouterr().err
     assert f"error: {weights} {words}" in err, err
 
@@ -314,25 +293,7 @@ def test_pipeline_checkpoint_carrying_code_is_refused_without_running_it(
     # diffusers reads it with torch.load(weights_only=True), which refuses the payload; the message names the file
     assert code == 0 and f"Follow-Your-Click: no animation model (could not load the weights in {folder}" in out, out
     assert str(pickled) in out
-    from fyc.__main__ import main
-
-    assert (
-        main(
-            [
-                "animate",
-                str(photo),
-                "--click",
-                "30,32",
-                "--prompt",
-                "sway",
-                "--weights",
-                str(folder),
-                "-o",
-                str(tmp_path / "out.gif"),
-            ]
-        )
-        == 2
-    )
+    assert animate_with_cli(photo, folder, tmp_path / "out.gif") == 2
     assert str(pickled) in capsys.readouterr().err
     assert not marker.exists(), "the checkpoint's code ran"
 
