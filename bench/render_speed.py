@@ -29,6 +29,9 @@ import numpy as np
 import skimage.data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers/
+
+from helpers.affine import about, rotation
 
 from fyc.motion_field import fields_from_affine
 from fyc.render import _Grid, _Layer, backward_map, render_video, sample_field, soft_mask
@@ -45,19 +48,6 @@ def affine_fields(matrices, height, width, grid=GRID):
     return fields_from_affine(matrices, grid, height, width)
 
 
-def about(cx, cy, linear):
-    centre = np.array([cx, cy])
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = linear
-    matrix[:, 2] = centre - linear @ centre
-    return matrix
-
-
-def rotation(degrees):
-    a = np.deg2rad(degrees)
-    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-
-
 def motion(kind, height, width, frames, cx, cy):
     """Per-frame affine matrices of a named motion about (cx, cy) (fractions of the photo)."""
     x, y = cx * width, cy * height
@@ -65,17 +55,17 @@ def motion(kind, height, width, frames, cx, cy):
     if kind == "move":
         return [np.array([[1, 0, 0.15 * width * s], [0, 1, -0.05 * height * s]]) for s in steps]
     if kind == "rotate180":
-        return [about(x, y, rotation(180 * s)) for s in steps]
+        return [about((x, y), rotation(180 * s)) for s in steps]
     if kind == "zoom2":
-        return [about(x, y, np.eye(2) * 2**s) for s in steps]
+        return [about((x, y), np.eye(2) * 2**s) for s in steps]
     if kind == "zoom3.5":
-        return [about(x, y, np.eye(2) * 3.5**s) for s in steps]
+        return [about((x, y), np.eye(2) * 3.5**s) for s in steps]
     if kind == "zoom0.25":
-        return [about(x, y, np.eye(2) * 0.25**s) for s in steps]
+        return [about((x, y), np.eye(2) * 0.25**s) for s in steps]
     if (
         kind in ("sway", "stream")
     ):  # (a stream's field is replaced by a constant velocity in `scene`)  # a shear that grows and comes back, as a sway's lean
-        return [about(x, y, np.array([[1, 0.3 * np.sin(2 * np.pi * s)], [0, 1]])) for s in steps]
+        return [about((x, y), np.array([[1, 0.3 * np.sin(2 * np.pi * s)], [0, 1]])) for s in steps]
     raise ValueError(kind)
 
 
@@ -148,7 +138,7 @@ def compare_inverses():
     )
     for kind in ("move", "rotate90", "rotate180", "zoom2", "zoom3.5", "zoom0.25"):
         if kind.startswith("rotate"):
-            matrices = [about(cx * width, cy * height, rotation(float(kind[6:]) * s)) for s in np.linspace(0, 1, 16)]
+            matrices = [about((cx * width, cy * height), rotation(float(kind[6:]) * s)) for s in np.linspace(0, 1, 16)]
         elif kind == "move":
             matrices = [np.array([[1, 0, 150 * s], [0, 1, 0]]) for s in np.linspace(0, 1, 16)]
         else:

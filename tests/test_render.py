@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from helpers.affine import about, rotation
 from PIL import Image
 
 from fyc.motion_field import fields_from_affine
@@ -27,18 +28,6 @@ def photo():
 
 def affine_fields(matrices, height, width, grid=(10, 12)):
     return fields_from_affine(matrices, grid, height, width)
-
-
-def about(centre, linear):
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = linear
-    matrix[:, 2] = centre - linear @ centre
-    return matrix
-
-
-def rotation(degrees):
-    a = np.deg2rad(degrees)
-    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
 
 
 def psnr(a, b):
