@@ -171,28 +171,15 @@ def photo_file(tmp_path_factory):
     return root
 
 
+def animate_nod(photo_file) -> list[str]:
+    """The start of `animate` of `photo_file`'s photo with its mask as one object prompted "nod"."""
+    return ["animate", str(photo_file / "photo.png"), "--mask", str(photo_file / "mask.png"), "--prompt", "nod"]
+
+
 def test_motion_field_model_video_at_the_photos_size_with_a_drag(saved_field_pipeline, photo_file, tmp_path, capsys):
     out = tmp_path / "field.mp4"
-    code = main(
-        [
-            "animate",
-            str(photo_file / "photo.png"),
-            "--mask",
-            str(photo_file / "mask.png"),
-            "--prompt",
-            "nod",
-            "--drag",
-            "50,40,70,45",
-            "--frames",
-            "4",
-            "--steps",
-            "2",
-            "--weights",
-            str(saved_field_pipeline),
-            "-o",
-            str(out),
-        ]
-    )
+    options = ["--drag", "50,40,70,45", "--frames", "4", "--steps", "2", "--weights", str(saved_field_pipeline)]
+    code = main([*animate_nod(photo_file), *options, "-o", str(out)])
     assert code == 0, capsys.readouterr().err
     frames, meta = read_video(out)
     assert frames.shape == (4, 90, 150, 3) and meta["codec"].startswith("h264")
@@ -209,20 +196,7 @@ def test_collect_objects_attaches_drags(capsys):
 
 
 def test_drags_and_strengths_are_checked(saved_field_pipeline, saved_pipeline, photo_file, tmp_path, capsys):
-    base = [
-        "animate",
-        str(photo_file / "photo.png"),
-        "--mask",
-        str(photo_file / "mask.png"),
-        "--prompt",
-        "nod",
-        "--frames",
-        "4",
-        "--steps",
-        "1",
-        "-o",
-        str(tmp_path / "x.gif"),
-    ]
+    base = [*animate_nod(photo_file), "--frames", "4", "--steps", "1", "-o", str(tmp_path / "x.gif")]
     assert main(base + ["--drag", "50,40,500,45", "--weights", str(saved_field_pipeline)]) == 2
     assert "outside the 150×90 image" in capsys.readouterr().err
     assert main(base + ["--ofm", "15", "--weights", str(saved_field_pipeline)]) == 2

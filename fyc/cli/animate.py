@@ -53,38 +53,20 @@ def parse_drag(text: str) -> tuple[float, float, float, float]:
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="the still image to animate")
-    parser.add_argument(
-        "--click",
-        type=parse_click,
-        action=_Ordered,
-        dest="click",
-        metavar="X,Y[,LABEL]",
-        help="a point on the object to animate, in image pixels (repeatable)",
-    )
-    parser.add_argument(
-        "--mask",
-        type=Path,
-        action=_Ordered,
-        dest="mask",
-        metavar="PNG",
-        help="a mask image of the object (white = animate) instead of clicks",
-    )
-    parser.add_argument(
-        "--drag",
-        type=parse_drag,
-        action=_Ordered,
-        dest="drag",
-        metavar="X0,Y0,X1,Y1",
-        help="drag the point (X0,Y0) of an object to (X1,Y1) by the last frame, image pixels "
-        "(repeatable; motion-field model)",
-    )
-    parser.add_argument(
-        "--prompt",
-        action=_Ordered,
-        dest="prompt",
-        metavar="TEXT",
-        help="short motion prompt; closes the object made of the clicks/mask before it",
-    )
+    # The options that make objects, kept in command-line order by _Ordered: (name, type, metavar, help).
+    for name, kind, metavar, help_text in (
+        ("click", parse_click, "X,Y[,LABEL]", "a point on the object to animate, in image pixels (repeatable)"),
+        ("mask", Path, "PNG", "a mask image of the object (white = animate) instead of clicks"),
+        (
+            "drag",
+            parse_drag,
+            "X0,Y0,X1,Y1",
+            "drag the point (X0,Y0) of an object to (X1,Y1) by the last frame, "
+            "image pixels (repeatable; motion-field model)",
+        ),
+        ("prompt", None, "TEXT", "short motion prompt; closes the object made of the clicks/mask before it"),
+    ):
+        parser.add_argument(f"--{name}", type=kind, action=_Ordered, dest=name, metavar=metavar, help=help_text)
     parser.add_argument(
         "--ofm",
         type=float,
