@@ -23,65 +23,29 @@ class HeldoutPhoto:
     second: tuple[float, float, float, float] | None = None  # a second object, for the two-region check
 
 
+# A table: name, the object, where the photo comes from; its licence, the region (and a second one).
+# fmt: off
 PHOTOS = [
-    HeldoutPhoto(
-        "rocket",
-        "the rocket",
-        "skimage.data.rocket",
-        "public domain (SpaceX)",
-        (0.5, 0.5, 0.05, 0.32),
-        (0.71, 0.55, 0.04, 0.3),
-    ),
-    HeldoutPhoto(
-        "coins",
-        "a coin",
-        "skimage.data.coins",
-        "no known copyright restrictions (Brooklyn Museum)",
-        (0.12, 0.18, 0.08, 0.11),
-        (0.73, 0.64, 0.08, 0.11),
-    ),
-    HeldoutPhoto(
-        "grace_hopper",
-        "her head",
-        "matplotlib sample_data grace_hopper.jpg",
-        "public domain (U.S. Navy)",
-        (0.5, 0.3, 0.2, 0.25),
-        (0.5, 0.85, 0.3, 0.12),
-    ),
-    HeldoutPhoto(
-        "moon",
-        "the dark crater field",
-        "skimage.data.moon",
-        "no known copyright restrictions (NASA)",
-        (0.5, 0.82, 0.12, 0.1),
-    ),
-    HeldoutPhoto("clock", "the clock", "skimage.data.clock", "CC0 (Stefan van der Walt)", (0.55, 0.45, 0.2, 0.3)),
-    HeldoutPhoto(
-        "colorwheel", "the colour wheel", "skimage.data.colorwheel", "CC0 (Stefan van der Walt)", (0.5, 0.5, 0.3, 0.3)
-    ),
-    HeldoutPhoto(
-        "motorcycle",
-        "the motorcycle",
-        "skimage.data.stereo_motorcycle (left view)",
-        "free for research (Middlebury 2014 stereo)",
-        (0.5, 0.6, 0.42, 0.32),
-    ),
-    HeldoutPhoto(
-        "china",
-        "the pagoda",
-        "sklearn.datasets.load_sample_image('china.jpg')",
-        "CC BY 2.0 (danielbuechele, Flickr)",
-        (0.4, 0.5, 0.25, 0.4),
-        (0.85, 0.8, 0.12, 0.15),
-    ),
-    HeldoutPhoto(
-        "flower",
-        "the flower",
-        "sklearn.datasets.load_sample_image('flower.jpg')",
-        "CC BY 2.0 (vultilion, Flickr)",
-        (0.53, 0.37, 0.25, 0.3),
-    ),
+    HeldoutPhoto("rocket", "the rocket", "skimage.data.rocket",
+                 "public domain (SpaceX)", (0.5, 0.5, 0.05, 0.32), (0.71, 0.55, 0.04, 0.3)),
+    HeldoutPhoto("coins", "a coin", "skimage.data.coins",
+                 "no known copyright restrictions (Brooklyn Museum)", (0.12, 0.18, 0.08, 0.11), (0.73, 0.64, 0.08, 0.11)),
+    HeldoutPhoto("grace_hopper", "her head", "matplotlib sample_data grace_hopper.jpg",
+                 "public domain (U.S. Navy)", (0.5, 0.3, 0.2, 0.25), (0.5, 0.85, 0.3, 0.12)),
+    HeldoutPhoto("moon", "the dark crater field", "skimage.data.moon",
+                 "no known copyright restrictions (NASA)", (0.5, 0.82, 0.12, 0.1)),
+    HeldoutPhoto("clock", "the clock", "skimage.data.clock",
+                 "CC0 (Stefan van der Walt)", (0.55, 0.45, 0.2, 0.3)),
+    HeldoutPhoto("colorwheel", "the colour wheel", "skimage.data.colorwheel",
+                 "CC0 (Stefan van der Walt)", (0.5, 0.5, 0.3, 0.3)),
+    HeldoutPhoto("motorcycle", "the motorcycle", "skimage.data.stereo_motorcycle (left view)",
+                 "free for research (Middlebury 2014 stereo)", (0.5, 0.6, 0.42, 0.32)),
+    HeldoutPhoto("china", "the pagoda", "sklearn.datasets.load_sample_image('china.jpg')",
+                 "CC BY 2.0 (danielbuechele, Flickr)", (0.4, 0.5, 0.25, 0.4), (0.85, 0.8, 0.12, 0.15)),
+    HeldoutPhoto("flower", "the flower", "sklearn.datasets.load_sample_image('flower.jpg')",
+                 "CC BY 2.0 (vultilion, Flickr)", (0.53, 0.37, 0.25, 0.3)),
 ]
+# fmt: on
 BY_NAME = {p.name: p for p in PHOTOS}
 
 
