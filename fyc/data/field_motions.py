@@ -15,57 +15,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from .motion_vocab import MOTION_CLASSES, MotionClass
+from .motion_vocab import MOTION_CLASSES, MotionClass, motion_class
+from .synthetic import max_amplitude as synthetic_max_amplitude
 
-
-def _motion(name, canonical, train, heldout, kind):
-    return MotionClass(name, canonical, (canonical,) + tuple(train), tuple(heldout), kind)
-
-
+# A table: name, canonical prompt, training paraphrases (after the canonical one), held-out paraphrases, kind.
+# fmt: off
 NEW_CLASSES = [
-    _motion(
-        "wave",
-        "wave",
-        ["wave in the wind", "flutter", "flap", "billow", "wave like a flag", "flap in the breeze"],
-        ["ripple like a flag", "stream in the wind", "undulate"],
-        "in_place",
-    ),
-    _motion(
-        "ripple",
-        "ripple",
-        ["ripple gently", "make ripples", "shimmer", "ripple like water", "form ripples"],
-        ["lap gently", "wrinkle like water", "ruffle"],
-        "in_place",
-    ),
-    _motion(
-        "nod",
-        "nod",
-        ["nod the head", "nod up and down", "bob the head", "nod gently", "dip and rise"],
-        ["give a nod", "nod slowly", "tip up and down"],
-        "in_place",
-    ),
-    _motion(
-        "wag",
-        "wag",
-        ["wag the tail", "wag side to side", "swish", "wag quickly", "wiggle side to side"],
-        ["swish the tail", "flick side to side", "waggle"],
-        "in_place",
-    ),
-    _motion(
-        "bob",
-        "bob",
-        ["float in place", "bob gently", "hover up and down", "bob on the water", "drift up and down"],
-        ["bob slowly", "float gently", "hover gently"],
-        "in_place",
-    ),
-    _motion(
-        "breathe",
-        "breathe",
-        ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale", "swell slowly"],
-        ["breathe gently", "heave slowly", "breathe calmly"],
-        "in_place",
-    ),
+    motion_class("wave", "wave",
+                 ["wave in the wind", "flutter", "flap", "billow", "wave like a flag", "flap in the breeze"],
+                 ["ripple like a flag", "stream in the wind", "undulate"], "in_place"),
+    motion_class("ripple", "ripple",
+                 ["ripple gently", "make ripples", "shimmer", "ripple like water", "form ripples"],
+                 ["lap gently", "wrinkle like water", "ruffle"], "in_place"),
+    motion_class("nod", "nod",
+                 ["nod the head", "nod up and down", "bob the head", "nod gently", "dip and rise"],
+                 ["give a nod", "nod slowly", "tip up and down"], "in_place"),
+    motion_class("wag", "wag",
+                 ["wag the tail", "wag side to side", "swish", "wag quickly", "wiggle side to side"],
+                 ["swish the tail", "flick side to side", "waggle"], "in_place"),
+    motion_class("bob", "bob",
+                 ["float in place", "bob gently", "hover up and down", "bob on the water", "drift up and down"],
+                 ["bob slowly", "float gently", "hover gently"], "in_place"),
+    motion_class("breathe", "breathe",
+                 ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale", "swell slowly"],
+                 ["breathe gently", "heave slowly", "breathe calmly"], "in_place"),
 ]
+# fmt: on
 
 FIELD_MOTION_CLASSES: dict[str, MotionClass] = {**MOTION_CLASSES, **{m.name: m for m in NEW_CLASSES}}
 FIELD_MOTION_CLASS_NAMES: tuple[str, ...] = tuple(FIELD_MOTION_CLASSES)
@@ -188,21 +163,10 @@ def displacement(
 
 
 def max_amplitude(name: str, height: int, width: int, num_frames: int) -> float:
-    """The largest amplitude that still looks like the motion it names."""
-    steps = max(num_frames - 1, 1)
+    """The largest amplitude that still looks like the motion it names (the twelve classes: as `fyc.data.synthetic`)."""
+    if name in MOTION_CLASSES:
+        return synthetic_max_amplitude(name, height, width, num_frames)
     return {
-        "move_left": width / steps,
-        "move_right": width / steps,
-        "move_up": height / steps,
-        "move_down": height / steps,
-        "shake": 0.12 * width,
-        "sway": 0.6,
-        "rotate_clockwise": 0.5,
-        "rotate_counterclockwise": 0.5,
-        "zoom_in": np.log(3.5) / steps,
-        "zoom_out": np.log(4.0) / steps,
-        "bounce": 0.5 * height,
-        "pulse": 0.4,
         "wave": 0.25,
         "ripple": 0.4,
         "nod": 0.5,

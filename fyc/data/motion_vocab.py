@@ -39,129 +39,61 @@ class MotionClass:
         return self.train_prompts + self.heldout_prompts
 
 
-def _motion(name, canonical, train, heldout, kind):
+def motion_class(name, canonical, train, heldout, kind) -> MotionClass:
+    """A `MotionClass` whose training prompts are the canonical one and `train`."""
     return MotionClass(name, canonical, (canonical,) + tuple(train), tuple(heldout), kind)
 
 
+# A table: name, canonical prompt, training paraphrases (after the canonical one), held-out paraphrases, kind.
+# fmt: off
 MOTION_CLASSES: dict[str, MotionClass] = {
     m.name: m
     for m in [
-        _motion(
-            "move_left",
-            "move left",
-            [
-                "move to the left",
-                "slide to the left",
-                "go left",
-                "shift left",
-                "slide left",
-                "travel left",
-                "move leftward",
-            ],
-            ["drift left", "glide to the left", "head to the left"],
-            "directional",
-        ),
-        _motion(
-            "move_right",
-            "move right",
-            [
-                "move to the right",
-                "slide to the right",
-                "go right",
-                "shift right",
-                "slide right",
-                "travel right",
-                "move rightward",
-            ],
-            ["drift right", "glide to the right", "head to the right"],
-            "directional",
-        ),
-        _motion(
-            "move_up",
-            "move up",
-            ["move upward", "rise", "go up", "slide up", "float up", "climb up", "lift up"],
-            ["drift upward", "ascend", "fly up"],
-            "directional",
-        ),
-        _motion(
-            "move_down",
-            "move down",
-            ["move downward", "sink", "go down", "slide down", "fall down", "drop down", "descend"],
-            ["drift downward", "drop", "slide downward"],
-            "directional",
-        ),
-        _motion(
-            "shake",
-            "shake",
-            ["shake quickly", "tremble", "jitter", "vibrate", "shake side to side", "quiver"],
-            ["shudder", "rattle", "jiggle"],
-            "in_place",
-        ),
-        _motion(
-            "sway",
-            "sway",
-            [
-                "sway gently",
-                "sway back and forth",
-                "sway in the wind",
-                "swing gently",
-                "rock back and forth",
-                "lean back and forth",
-            ],
-            ["bend in the wind", "rock gently", "teeter"],
-            "in_place",
-        ),
-        _motion(
-            "rotate_clockwise",
-            "rotate clockwise",
-            ["spin clockwise", "turn clockwise", "twirl clockwise", "spin around clockwise", "revolve clockwise"],
-            ["whirl clockwise", "swivel clockwise", "turn around clockwise"],
-            "in_place",
-        ),
-        _motion(
-            "rotate_counterclockwise",
-            "rotate counterclockwise",
-            [
-                "spin counterclockwise",
-                "turn counterclockwise",
-                "rotate anticlockwise",
-                "spin anticlockwise",
-                "twirl counterclockwise",
-                "spin around counterclockwise",
-            ],
-            ["whirl anticlockwise", "swivel counterclockwise", "turn anticlockwise"],
-            "in_place",
-        ),
-        _motion(
-            "zoom_in",
-            "zoom in",
-            ["grow", "get bigger", "grow larger", "expand", "enlarge", "scale up", "come closer"],
-            ["swell", "become larger", "inflate"],
-            "in_place",
-        ),
-        _motion(
-            "zoom_out",
-            "zoom out",
-            ["shrink", "get smaller", "shrink away", "contract", "scale down", "recede"],
-            ["dwindle", "become smaller", "deflate"],
-            "in_place",
-        ),
-        _motion(
-            "bounce",
-            "bounce",
-            ["bounce up and down", "hop", "jump up and down", "keep bouncing", "hop up and down"],
-            ["leap up and down", "spring up and down", "rebound"],
-            "in_place",
-        ),
-        _motion(
-            "pulse",
-            "pulse",
-            ["pulsate", "throb", "beat like a heart", "breathe in and out", "swell and shrink", "pulse rhythmically"],
-            ["throb gently", "expand and contract", "beat"],
-            "in_place",
-        ),
+        motion_class("move_left", "move left",
+                     ["move to the left", "slide to the left", "go left", "shift left", "slide left", "travel left",
+                      "move leftward"],
+                     ["drift left", "glide to the left", "head to the left"], "directional"),
+        motion_class("move_right", "move right",
+                     ["move to the right", "slide to the right", "go right", "shift right", "slide right",
+                      "travel right", "move rightward"],
+                     ["drift right", "glide to the right", "head to the right"], "directional"),
+        motion_class("move_up", "move up",
+                     ["move upward", "rise", "go up", "slide up", "float up", "climb up", "lift up"],
+                     ["drift upward", "ascend", "fly up"], "directional"),
+        motion_class("move_down", "move down",
+                     ["move downward", "sink", "go down", "slide down", "fall down", "drop down", "descend"],
+                     ["drift downward", "drop", "slide downward"], "directional"),
+        motion_class("shake", "shake",
+                     ["shake quickly", "tremble", "jitter", "vibrate", "shake side to side", "quiver"],
+                     ["shudder", "rattle", "jiggle"], "in_place"),
+        motion_class("sway", "sway",
+                     ["sway gently", "sway back and forth", "sway in the wind", "swing gently", "rock back and forth",
+                      "lean back and forth"],
+                     ["bend in the wind", "rock gently", "teeter"], "in_place"),
+        motion_class("rotate_clockwise", "rotate clockwise",
+                     ["spin clockwise", "turn clockwise", "twirl clockwise", "spin around clockwise",
+                      "revolve clockwise"],
+                     ["whirl clockwise", "swivel clockwise", "turn around clockwise"], "in_place"),
+        motion_class("rotate_counterclockwise", "rotate counterclockwise",
+                     ["spin counterclockwise", "turn counterclockwise", "rotate anticlockwise", "spin anticlockwise",
+                      "twirl counterclockwise", "spin around counterclockwise"],
+                     ["whirl anticlockwise", "swivel counterclockwise", "turn anticlockwise"], "in_place"),
+        motion_class("zoom_in", "zoom in",
+                     ["grow", "get bigger", "grow larger", "expand", "enlarge", "scale up", "come closer"],
+                     ["swell", "become larger", "inflate"], "in_place"),
+        motion_class("zoom_out", "zoom out",
+                     ["shrink", "get smaller", "shrink away", "contract", "scale down", "recede"],
+                     ["dwindle", "become smaller", "deflate"], "in_place"),
+        motion_class("bounce", "bounce",
+                     ["bounce up and down", "hop", "jump up and down", "keep bouncing", "hop up and down"],
+                     ["leap up and down", "spring up and down", "rebound"], "in_place"),
+        motion_class("pulse", "pulse",
+                     ["pulsate", "throb", "beat like a heart", "breathe in and out", "swell and shrink",
+                      "pulse rhythmically"],
+                     ["throb gently", "expand and contract", "beat"], "in_place"),
     ]
 }
+# fmt: on
 
 MOTION_CLASS_NAMES: tuple[str, ...] = tuple(MOTION_CLASSES)
 

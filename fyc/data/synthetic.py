@@ -430,7 +430,7 @@ def _motion_params(rng: np.random.Generator, name: str, num_frames: int) -> dict
     return {}
 
 
-def _max_amplitude(name: str, height: int, width: int, num_frames: int) -> float:
+def max_amplitude(name: str, height: int, width: int, num_frames: int) -> float:
     """The largest amplitude that still looks like the motion it names."""
     steps = max(num_frames - 1, 1)
     return {
@@ -457,7 +457,7 @@ def _mean_speed(motion: _Motion, points: np.ndarray) -> float:
 
 def _calibrate(name, params, points, target_px, height, width, num_frames) -> tuple[_Motion, float]:
     """The motion whose points move `target_px` px/frame on average (or as fast as its cap allows)."""
-    hi = _max_amplitude(name, height, width, num_frames)
+    hi = max_amplitude(name, height, width, num_frames)
     fastest = _motion(name, hi, params, num_frames)
     if _mean_speed(fastest, points) <= target_px:
         return fastest, hi
@@ -642,7 +642,7 @@ def _build_region(
         points_ = _boundary_points(mask_, pivot_)
         target_ = None if speed is None else float(speed)
         if target_ is None:  # draw up to what this motion can reach on this shape
-            fastest = _motion(name, _max_amplitude(name, height, width, num_frames), params, num_frames)
+            fastest = _motion(name, max_amplitude(name, height, width, num_frames), params, num_frames)
             cap = _mean_speed(fastest, points_) * to_ref
             target_ = _loguniform(motion_rng, speed_range[0], min(speed_range[1], max(cap, speed_range[0])))
         motion_, amplitude_ = _calibrate(name, params, points_, target_ / to_ref, height, width, num_frames)
