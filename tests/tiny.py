@@ -14,6 +14,11 @@ from fyc.pipeline import FollowYourClickPipeline
 from fyc.scheduling import default_scheduler
 
 TEXT_DIM = 32
+# A 2-layer transformer 32 wide: the tiny CLIP text encoder, and both towers of tests/helpers' tiny CLIP.
+TOWER = dict(hidden_size=TEXT_DIM, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+TEXT_CONFIG = dict(
+    TOWER, vocab_size=514, max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513
+)
 UNET_BLOCKS = dict(
     block_out_channels=(32, 64),
     layers_per_block=1,
@@ -53,18 +58,7 @@ def make_tiny_tokenizer(directory: str | Path) -> CLIPTokenizer:
 
 def make_tiny_text_encoder(seed: int = 0) -> CLIPTextModel:
     torch.manual_seed(seed)
-    config = CLIPTextConfig(
-        vocab_size=514,
-        hidden_size=TEXT_DIM,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        max_position_embeddings=77,
-        bos_token_id=512,
-        eos_token_id=513,
-        pad_token_id=513,
-    )
-    return CLIPTextModel(config).eval()
+    return CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG)).eval()
 
 
 def make_tiny_vae(seed: int = 0) -> AutoencoderKL:

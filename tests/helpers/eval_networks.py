@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tiny import make_tiny_tokenizer
+from tiny import TEXT_CONFIG, TOWER, make_tiny_tokenizer
 
 
 def save_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
@@ -20,25 +20,8 @@ def save_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     config = CLIPConfig(
-        text_config=dict(
-            vocab_size=514,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=512,
-            eos_token_id=513,
-            pad_token_id=513,
-        ),
-        vision_config=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
+        text_config=TEXT_CONFIG,
+        vision_config=dict(TOWER, image_size=32, patch_size=8),
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(directory / "clip")
