@@ -97,7 +97,7 @@ def run(args) -> int:
     import torch
 
     from fyc.eval.clip_metrics import load_clip
-    from fyc.eval.evaluate import EvalOptions, evaluate
+    from fyc.eval.evaluate import METRIC_KEYS, EvalOptions, evaluate
     from fyc.eval.fvd import load_video_network
     from fyc.eval.perceptual import load_perceptual
     from fyc.eval.report import write_report
@@ -170,17 +170,7 @@ def run(args) -> int:
     if not args.no_report:
         report = write_report({**results, "_thumbnails": thumbnails}, args.report_dir or "docs/results", out.stem)
         print(f"Wrote {report}")
-    for key in (
-        "first_frame_mse",
-        "first_frame_psnr",
-        "temporal_consistency",
-        "text_alignment",
-        "fvd",
-        "pic",
-        "region_motion",
-        "region_leakage",
-        "ofm_spearman",
-    ):
+    for key in METRIC_KEYS:
         value = results.get(key)
         reason = results["not_measured"].get(key, "")
         print(f"  {key:22s} {value if value is not None else 'not measured' + (f' ({reason})' if reason else '')}")
