@@ -13,8 +13,9 @@ rendered as:
    (the regions' union, slightly dilated, weighted by how far its points have moved), the inpainted background
    shows instead; every other pixel is the photo's own, bit for bit, and frame 0 is the photo.
 2. **Layers**, earlier regions first so that the later region wins an overlap. A "layer" region is the photo
-   inside its mask, with a soft anti-aliased edge, carried along the field. The field is forward (frame-0 grid)
-   and the warp needs a backward map (for each output pixel, where in the photo it comes from), so the field is
+   inside its mask, with a soft anti-aliased edge, carried along its own region's field (`region_fields`: the
+   field on the cells the region fills, continued outwards, so the object moves as a whole). The field is forward
+   (frame-0 grid) and the warp needs a backward map (for each output pixel, where in the photo it comes from), so the field is
    inverted per frame: the region's (slightly dilated) pixels are splatted to their targets on a coarse working
    grid (bilinear weights, `np.bincount`), which gives the branch of the inverse and the layer's coverage even
    under rotations of 180 degrees, large zooms, and objects that leave their region or the frame; a few Newton
@@ -239,6 +240,43 @@ def upsample_field(field: np.ndarray, height: int, width: int) -> np.ndarray:
             for c in field
         ]
     )
+
+
+def region_fields(fields: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """One region's own motion: `fields` (F, 2, h, w) kept on the grid cells the region fills (at least half of the
+    cell, or its best-covered cells when it fills none by half) and continued from them to every other cell: the
+    affine motion that best fits those cells (exact for a shift, a rotation or a zoom), plus their departure from
+    it carried outwards, each new cell the mean of its filled neighbours.
+
+    The bilinear field between an object's cells and the cells around it would blend the object's motion with the
+    background's (zero, or the model's small leaks): a small object would stretch and squash instead of moving,
+    with its outline left behind. With its own field continued beyond its outline, it moves as a whole.
+    """
+    num_frames, _, h, w = fields.shape
+    coverage = cv2.resize(alpha.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    known = coverage >= min(0.5, 0.5 * float(coverage.max()))
+    if not known.any() or known.all():
+        return fields
+    values = fields.reshape(num_frames * 2, h, w).transpose(1, 2, 0).astype(np.float32)  # (h, w, 2F)
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = rows[known].mean(), cols[known].mean()
+    design = np.stack([cols - cx, rows - cy, np.ones_like(cols)], -1)  # (h, w, 3), centred on the region
+    x = design[known]
+    # A little ridge on the slopes: a region of one or two cells (or one row of them) has no determined gradient,
+    # and moves rigidly rather than along an invented one.
+    ridge = np.diag([1e-3 * len(x), 1e-3 * len(x), 0.0]).astype(np.float32)
+    coefficients = np.linalg.solve(x.T @ x + ridge, x.T @ values[known])  # (3, 2F)
+    affine = design @ coefficients
+    residual = np.where(known[..., None], values - affine, 0.0).astype(np.float32)
+    weight = known.astype(np.float32)
+    while weight.min() == 0:
+        count = cv2.blur(weight, (3, 3), borderType=cv2.BORDER_CONSTANT)
+        new = (count > 0) & (weight == 0)
+        total = cv2.blur(residual, (3, 3), borderType=cv2.BORDER_CONSTANT).reshape(h, w, -1)
+        residual[new] = total[new] / count[new][:, None]
+        weight[new] = 1.0
+    out = np.where(known[..., None], values, affine + residual)
+    return np.ascontiguousarray(out.transpose(2, 0, 1).reshape(fields.shape), np.float32)
 
 
 def stream_velocity(fields: np.ndarray) -> np.ndarray:
@@ -750,15 +788,20 @@ def render_video(
             velocity = upsample_field(stream_velocity(fields), out_h, out_w)
             streams[index] = (velocity, _bbox(alphas[index] > 0))
 
+    # Each layer moves with its own region's field (`region_fields`), not with the field between it and its
+    # surroundings.
+    own_fields = {index: region_fields(fields_px, alphas[index]) for index in layers}
+
     # The background under the layers: their union dilated by ~0.6% of the long side (a mask's fringe moves with
     # its object and must not stay behind as a ghost outline), feathered over a few pixels into the photo.
     hole_weight, background, hole_box = None, None, None
     if layers:
-        union = np.max([alphas[i] for i in layers], axis=0) > 0.02
         radius = max(2, round(0.006 * max(out_h, out_w)))
-        hole = (
-            cv2.dilate(union.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)) > 0
-        )
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+        holes = {i: cv2.dilate((alphas[i] > 0.02).astype(np.uint8), disc) > 0 for i in layers}
+        hole = np.any(list(holes.values()), axis=0)
+        # Where on the working grid each layer's hole lies: its object's motion uncovers only its own hole.
+        hole_cells = {i: grid.downsample(h.astype(np.float32)) > 0 for i, h in holes.items()}
         hole_box = _bbox(hole, margin=2)
         hole_weight = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 1.0)[hole_box]
         background = _background(image, hole, photo, inpaint)[hole_box].astype(np.float32)
@@ -767,20 +810,23 @@ def render_video(
 
     for t in range(1, num_frames):
         frame = frames[t]
-        field = fields_px[t]
-        if layers and np.abs(field).max() > 1e-3:
-            # How far the object at each pixel of the hole has moved: the background shows through in proportion
+        moving = [i for i in layers if np.abs(own_fields[i][t]).max() > 1e-3]  # a still layer is the photo itself
+        if moving:
+            # How far the object at each pixel of its hole has moved: the background shows through in proportion
             # (fully from one output pixel on), so a still object leaves the photo untouched.
             # (On the working grid, upsampled: the ramp is smooth and this is 16x fewer evaluations.)
-            dx, dy = sample_field(field, grid_x, grid_y, out_h, out_w)
-            moved, _ = grid.upsample(np.clip(np.hypot(dx, dy), 0.0, 1.0), whole_grid)
+            moved = np.zeros(grid_x.shape, np.float32)
+            for i in moving:
+                dx, dy = sample_field(own_fields[i][t], grid_x, grid_y, out_h, out_w)
+                moved = np.maximum(moved, np.clip(np.hypot(dx, dy), 0.0, 1.0) * hole_cells[i])
+            moved, _ = grid.upsample(moved, whole_grid)
             uncovered = hole_weight * moved[hole_box]
             _composite(frame, background, uncovered, hole_box)
         for index in range(len(masks)):
             if index in layers:
-                if np.abs(field).max() <= 1e-3:
-                    continue  # a still layer is the photo itself
-                warped = _warp_layer(field, layers[index])
+                if index not in moving:
+                    continue
+                warped = _warp_layer(own_fields[index][t], layers[index])
                 if warped is not None:
                     _composite(frame, *warped)
             else:
