@@ -55,7 +55,8 @@ import numpy as np
 from fyc.region import Region
 
 DEFAULT_OFM_LEVELS = (2.0, 4.0, 8.0, 16.0)
-SHIPPED_SET = Path(__file__).resolve().parents[2] / "examples" / "benchmark" / "benchmark.json"
+# The repository's set, found from the working directory as ./weights is (never from the installed package's place).
+SHIPPED_SET = Path("examples") / "benchmark" / "benchmark.json"
 BUILTIN_SETS = ("default", "photos", "synthetic")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -103,6 +104,11 @@ def load_benchmark(
     if spec == "default":
         return load_benchmark("photos") + synthetic_items(synthetic_count, size, num_frames)
     if spec == "photos":
+        if not SHIPPED_SET.is_file():
+            raise FileNotFoundError(
+                f"The shipped benchmark photos ({SHIPPED_SET}) are not under {Path.cwd()}: run from the repository's "
+                "root, or name the folder or benchmark.json to use."
+            )
         return load_folder(SHIPPED_SET, source="photos")
     if spec == "synthetic":
         return synthetic_items(synthetic_count, size, num_frames)
