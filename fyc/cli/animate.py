@@ -144,6 +144,7 @@ def run(args) -> int:
         load_image_file,
     )
     from fyc.model_settings import model_settings
+    from fyc.prompt_vocabulary import unfamiliar_prompt_note
     from fyc.weights import describe, load_pipeline
 
     def fail(error) -> int:
@@ -213,6 +214,10 @@ def run(args) -> int:
         ofm = check_ofm(settings.ofm_default if args.ofm is None else args.ofm, *settings.ofm_range)
         drags = _drags_on_working_copy(clicked, objects)
         print(f"model: {describe(pipe)}", file=sys.stderr)
+        for prompt in dict.fromkeys(region.prompt for region in clicked.regions()):
+            note = unfamiliar_prompt_note(pipe, prompt)
+            if note:
+                print(f"note: {note}", file=sys.stderr)
         frames = animate(
             pipe,
             clicked.image,

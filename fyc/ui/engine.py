@@ -27,6 +27,7 @@ import numpy as np
 from fyc.animate import animate
 from fyc.inputs import OFM_DEFAULT, OFM_MAX, OFM_MIN, check_pixel_frames
 from fyc.model_settings import model_settings, video_size
+from fyc.prompt_vocabulary import unfamiliar_prompt_note
 from fyc.region import Region
 
 # One pipeline instance per process, and diffusers pipelines are not re-entrant: one run at a time.
@@ -208,6 +209,13 @@ class Engine:
             setattr(defaults, key, value)
         defaults.num_frames = min(defaults.num_frames, defaults.max_frames)
         return defaults
+
+    def prompt_notes(self, prompts) -> list[str]:
+        """One sentence per prompt far from every motion the loaded model learned (`fyc.prompt_vocabulary`)."""
+        if not self.has_pipeline:
+            return []
+        notes = (unfamiliar_prompt_note(self._pipe, p) for p in dict.fromkeys(prompts))
+        return [note for note in notes if note]
 
     def pixel_frame_budget(self) -> int | None:
         """`max_pixel_frames` when given, else the loaded model's own (None while there is no model)."""

@@ -236,6 +236,9 @@ class AppEvents:
             f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
             f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take."
         )
+        notes = self.engine.prompt_notes(region.prompt for region in session.regions())
+        if notes:
+            hint = " ".join([hint, *notes])
         return mp4, gr.update(value=mp4, visible=True), gr.update(value=gif, visible=True), hint
 
     @staticmethod
