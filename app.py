@@ -130,6 +130,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 info="Paste the original image outside the clicked objects (plus a small "
                 "margin). Off: the model's raw output.",
             )
+            loop = gr.Checkbox(False, label="Loop", info="Play forward then back, so that any motion loops.")
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
                 cancel = gr.Button("Cancel", variant="secondary", elem_id="cancel", scale=1)
@@ -258,7 +259,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
 
         run = generate.click(
             events.generate,
-            [session, prompt, ofm, seed, steps, frames, fps, keep_background],
+            [session, prompt, ofm, seed, steps, frames, fps, keep_background, loop],
             [video, mp4_file, gif_file, hint],
             concurrency_id="generate",
             concurrency_limit=GENERATION_CONCURRENCY,

@@ -153,6 +153,13 @@ def _trajectories(drags, regions, image, num_frames: int, settings):
     return out
 
 
+def forward_and_back(frames):
+    """The frames played forward then backward (F, ..., F-1, ..., 2: the first and last are not doubled), so that any
+    video loops without a jump; a periodic motion already loops by itself."""
+    frames = np.asarray(frames)
+    return frames if len(frames) < 3 else np.concatenate([frames, frames[-2:0:-1]])
+
+
 def save_video(frames, path, fps: float = 8) -> Path:
     """Write frames as an mp4 that browsers play or a looping GIF, by `path`'s suffix (`VIDEO_SUFFIXES`)."""
     suffix = Path(path).suffix.lower()

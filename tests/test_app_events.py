@@ -158,6 +158,14 @@ def clicked_session(events, photo, prompt="sway"):
     return session
 
 
+def test_loop_plays_the_video_forward_then_back(events, photo):
+    session = clicked_session(events, photo)
+    video, *_, hint = events.generate(session, "sway", 8, 0, **FAST, keep_background=True, loop=True)
+    frames, _ = read_video(video)
+    assert len(frames) == 6 and "6 frames" in hint  # 4 frames, then 2 and 1 again
+    assert np.abs(frames[4].astype(int) - frames[2].astype(int)).mean() < 1.0
+
+
 def test_generate_needs_clicks_and_a_prompt(events, photo):
     session = uploaded(events, photo)
     with pytest.raises(gr.Error, match="Click the object you want to animate first"):

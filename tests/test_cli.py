@@ -8,6 +8,7 @@ import pytest
 from tiny import make_tiny_pipeline
 
 from fyc.__main__ import main
+from fyc.animate import forward_and_back
 from fyc.cli.animate import collect_objects, parse_click
 from fyc.video import read_video
 from fyc.weights import save_pipeline
@@ -186,6 +187,22 @@ def test_motion_field_model_video_at_the_photos_size_with_a_drag(saved_field_pip
     # outside the region's reach every frame is the photo (the renderer keeps the background exact)
     photo = np.asarray(PIL.Image.open(photo_file / "photo.png"))
     assert np.abs(frames[:, 75:, :].astype(int) - photo[75:, :].astype(int)).mean() < 4  # H.264 at crf 18
+
+
+def test_loop_plays_forward_then_back(saved_field_pipeline, photo_file, tmp_path, capsys):
+    out = tmp_path / "loop.mp4"
+    options = ["--frames", "4", "--steps", "1", "--loop", "--weights", str(saved_field_pipeline)]
+    assert main([*animate_nod(photo_file), *options, "-o", str(out)]) == 0, capsys.readouterr().err
+    frames, _ = read_video(out)
+    assert len(frames) == 6  # 0 1 2 3 2 1: back to the start without repeating an end
+    assert np.abs(frames[4].astype(int) - frames[2].astype(int)).mean() < 1.0
+    assert np.abs(frames[5].astype(int) - frames[1].astype(int)).mean() < 1.0
+
+
+def test_forward_and_back():
+    frames = np.arange(5)[:, None]
+    assert forward_and_back(frames)[:, 0].tolist() == [0, 1, 2, 3, 4, 3, 2, 1]
+    assert forward_and_back(frames[:2]).tolist() == frames[:2].tolist()
 
 
 def test_collect_objects_attaches_drags(capsys):

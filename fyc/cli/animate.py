@@ -85,6 +85,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="classifier-free guidance scale (default: the model's, 7.5 unless it says otherwise)",
     )
+    parser.add_argument(
+        "--loop", action="store_true", help="play the video forward then back, so that any motion loops without a jump"
+    )
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the written video (default 8)")
     parser.add_argument(
         "--weights", type=Path, default=None, help="a saved pipeline folder (default: best under weights/)"
@@ -133,7 +136,7 @@ def collect_objects(spec) -> list[dict]:
 def run(args) -> int:
     import PIL.Image
 
-    from fyc.animate import VIDEO_SUFFIXES, animate, save_video
+    from fyc.animate import VIDEO_SUFFIXES, animate, forward_and_back, save_video
     from fyc.clicks import ClickedImage
     from fyc.inputs import (
         check_image_shape,
@@ -236,7 +239,7 @@ def run(args) -> int:
         return fail(error)
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        save_video(frames, args.output, fps=args.fps)
+        save_video(forward_and_back(frames) if args.loop else frames, args.output, fps=args.fps)
     except OSError as error:
         return fail(f"could not write {args.output}: {error}")
     print(args.output)

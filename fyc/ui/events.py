@@ -17,7 +17,7 @@ from collections.abc import Callable
 import gradio as gr
 import numpy as np
 
-from fyc.animate import save_video
+from fyc.animate import forward_and_back, save_video
 from fyc.clicks import EXCLUDE, INCLUDE
 from fyc.inputs import (
     InputError,
@@ -207,6 +207,7 @@ class AppEvents:
         num_frames,
         fps,
         keep_background,
+        loop: bool = False,
         request: gr.Request = None,
         progress=gr.Progress(),
     ):
@@ -225,7 +226,7 @@ class AppEvents:
         except InputError as error:
             raise gr.Error(str(error)) from None
         self.outputs.discard(session.last_outputs)
-        result = self._animate(session, settings, keep_background, request, progress)
+        result = self._animate(session, settings, keep_background, request, progress, loop=loop)
         if result is None:
             session.last_outputs = ()
             return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False), "Cancelled."
@@ -308,7 +309,7 @@ class AppEvents:
             "fps": check_int("fps", fps, 1, MAX_FPS),
         }
 
-    def _animate(self, session: Session, settings, keep_background, request, progress):
+    def _animate(self, session: Session, settings, keep_background, request, progress, loop: bool = False):
         """Animate the session's objects with progress and cancel (keyed by the visitor of `request`).
 
         Returns (mp4 path, gif path, info) or None if cancelled.
@@ -359,6 +360,8 @@ class AppEvents:
                     del self._cancels[key]
         if frames is None:
             return None
+        if loop:
+            frames = forward_and_back(frames)
         folder = self.outputs.new_run()
         mp4 = str(save_video(frames, folder / "animation.mp4", fps=settings["fps"]))
         gif = str(save_video(frames, folder / "animation.gif", fps=settings["fps"]))
