@@ -20,13 +20,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from fyc.animate import animate
 from fyc.inputs import OFM_DEFAULT, OFM_MAX, OFM_MIN, check_pixel_frames
-from fyc.model_settings import model_settings, video_size
+from fyc.model_settings import ModelSettings, model_settings, video_size
 from fyc.prompt_vocabulary import unfamiliar_prompt_note
 from fyc.region import Region
 
@@ -196,15 +196,9 @@ class Engine:
         defaults = GenerationDefaults()
         if self.has_pipeline:
             settings = model_settings(self._pipe)
-            defaults = GenerationDefaults(
-                max_frames=settings.max_frames,
-                num_inference_steps=settings.num_inference_steps,
-                ofm=settings.ofm_default,
-                ofm_range=settings.ofm_range,
-                keeps_background=settings.keeps_background,
-                follows_drags=settings.follows_drags,
-                vocabulary=settings.vocabulary,
-            )
+            # Every limit the model states under the same name, and its first-try strength as the slider's value.
+            shared = {f.name for f in fields(GenerationDefaults)} & {f.name for f in fields(ModelSettings)}
+            defaults = GenerationDefaults(ofm=settings.ofm_default, **{n: getattr(settings, n) for n in shared})
         for key, value in self._default_overrides.items():
             setattr(defaults, key, value)
         defaults.num_frames = min(defaults.num_frames, defaults.max_frames)
