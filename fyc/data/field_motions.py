@@ -20,7 +20,11 @@ from .synthetic import max_amplitude as synthetic_max_amplitude
 
 # A table: name, canonical prompt, training paraphrases (after the canonical one), held-out paraphrases, kind.
 # fmt: off
-NEW_CLASSES = [
+FIELD_ONLY_CLASSES = [
+    # pulse as the latent model learned it, less the words that name another motion here (breathe, swell)
+    motion_class("pulse", "pulse",
+                 ["pulsate", "throb", "beat like a heart", "pulse in and out", "pulse rhythmically"],
+                 ["throb gently", "expand and contract", "beat"], "in_place"),
     motion_class("wave", "wave",
                  ["wave in the wind", "flutter", "flap", "billow", "wave like a flag", "flap in the breeze"],
                  ["ripple like a flag", "stream in the wind", "undulate"], "in_place"),
@@ -28,21 +32,21 @@ NEW_CLASSES = [
                  ["ripple gently", "make ripples", "shimmer", "ripple like water", "form ripples"],
                  ["lap gently", "wrinkle like water", "ruffle"], "in_place"),
     motion_class("nod", "nod",
-                 ["nod the head", "nod up and down", "bob the head", "nod gently", "dip and rise"],
+                 ["nod the head", "nod up and down", "nod yes", "nod gently", "tilt the head up and down"],
                  ["give a nod", "nod slowly", "tip up and down"], "in_place"),
     motion_class("wag", "wag",
                  ["wag the tail", "wag side to side", "swish", "wag quickly", "wiggle side to side"],
                  ["swish the tail", "flick side to side", "waggle"], "in_place"),
     motion_class("bob", "bob",
-                 ["float in place", "bob gently", "hover up and down", "bob on the water", "drift up and down"],
+                 ["bob in place", "bob gently", "hover up and down", "bob on the water", "bob up and down"],
                  ["bob slowly", "float gently", "hover gently"], "in_place"),
     motion_class("breathe", "breathe",
-                 ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale", "swell slowly"],
+                 ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale", "breathe in and out"],
                  ["breathe gently", "heave slowly", "breathe calmly"], "in_place"),
 ]
 # fmt: on
 
-FIELD_MOTION_CLASSES: dict[str, MotionClass] = {**MOTION_CLASSES, **{m.name: m for m in NEW_CLASSES}}
+FIELD_MOTION_CLASSES: dict[str, MotionClass] = {**MOTION_CLASSES, **{m.name: m for m in FIELD_ONLY_CLASSES}}
 FIELD_MOTION_CLASS_NAMES: tuple[str, ...] = tuple(FIELD_MOTION_CLASSES)
 FIELD_PROMPT_TO_CLASS: dict[str, str] = {p: m.name for m in FIELD_MOTION_CLASSES.values() for p in m.prompts}
 assert len(FIELD_PROMPT_TO_CLASS) == sum(len(m.prompts) for m in FIELD_MOTION_CLASSES.values()), (
