@@ -31,6 +31,7 @@ from fyc.inputs import (
 from fyc.ui.engine import GENERATION_CONCURRENCY, Engine
 from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents
 from fyc.ui.examples import load_examples
+from fyc.ui.photo_input import photo_input
 from fyc.ui.session import Session
 
 MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they reach the app
@@ -159,7 +160,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=360):
-                image = gr.Image(
+                image = photo_input(
                     label="Input — click what should move",
                     type="numpy",
                     sources=["upload", "clipboard"],

@@ -504,6 +504,39 @@ def test_ui_upload_of_an_unusable_image_is_refused_with_a_hint(tmp_path):
     assert events.embed(session) == gr.update()
 
 
+@pytest.mark.parametrize("kind", ["text", "empty"])
+def test_ui_upload_of_a_file_that_is_not_an_image_gets_a_sentence(files, tmp_path, kind):
+    """The browser path through the app's own widget: Gradio's preprocessing used to raise inside PIL (a broken
+    image, a bare 'Error', a traceback in the log); now the event names the file and clears the widget."""
+    from gradio.data_classes import ImageData
+
+    from fyc.ui.engine import Engine
+    from fyc.ui.events import AppEvents
+    from fyc.ui.outputs import OutputFiles
+    from fyc.ui.photo_input import photo_input
+    from fyc.ui.session import Session
+
+    path = files[kind]
+    value = photo_input(type="numpy").preprocess(ImageData(path=str(path), orig_name=path.name))
+    events = AppEvents(Engine(segmenter="classical"), OutputFiles(tmp_path / "scratch"))
+    session = Session()
+    events.upload(scene(), session)
+    with pytest.warns(UserWarning, match="is not an image"):  # gr.Warning outside a running app
+        out = events.upload(value, session)
+    assert not session.has_image and out[1] is None
+    assert out[5] == f"'{path.name}' is not an image this app can read: send a PNG, JPEG or WebP file."
+    assert photo_input(type="numpy").preprocess(ImageData(path=str(files["png"]))).shape == (H, W, 3)
+
+
+def test_user_mistakes_are_toasts_that_leave_no_traceback():
+    from fyc.ui.events import TOAST_SECONDS, user_error
+
+    error = user_error("Upload an image first.")
+    assert (
+        error.print_exception is False and error.duration == TOAST_SECONDS and error.message == "Upload an image first."
+    )
+
+
 # ---- CLI ----------------------------------------------------------------------------------------------------
 
 

@@ -23,4 +23,3 @@ def test_a_training_verb_names_one_motion():
             owners.setdefault(prompt.split()[0], set()).add(_group(m.name))
     shared = {verb: groups for verb, groups in owners.items() if len(groups) > 1}
     assert not shared, shared
-

@@ -8,5 +8,6 @@ The app sits on the library: input rules are `fyc.inputs`, clicked objects `fyc.
 - `engine`: the shared models (segmenter, pipeline), their locks, and one animation run.
 - `outputs`: temporary video files and their clean-up.
 - `events`: the functions `app.py` wires to Gradio events.
+- `photo_input`: the image widget, which answers an unreadable upload with a sentence, not a bare error.
 - `examples`: the example images with their clicks, prompts and strengths.
 """

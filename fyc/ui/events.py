@@ -32,12 +32,20 @@ from fyc.inputs import (
 from fyc.ui.engine import Engine, ModelUnavailable
 from fyc.ui.outputs import OutputFiles
 from fyc.ui.overlay import draw_overlay
+from fyc.ui.photo_input import UnreadableImage
 from fyc.ui.session import Session
 
 EDIT_OUTPUTS = ("session", "image", "objects", "prompt", "regions_json", "hint")
 CLICK_MODES = ("Include", "Exclude")
 MAX_STEPS, MAX_FPS = 100, 30
+TOAST_SECONDS = 8
 logger = logging.getLogger(__name__)
+
+
+def user_error(message: str) -> gr.Error:
+    """An error the visitor can fix: a toast that goes away by itself (Gradio's default stays until closed, so toasts
+    piled up) and no traceback in the server log (it is not the server's fault)."""
+    return gr.Error(message, duration=TOAST_SECONDS, print_exception=False)
 
 
 class AppEvents:
@@ -94,12 +102,14 @@ class AppEvents:
         if image is None:
             session.reset()
             return self.render(session, "Upload an image or pick an example below.")
-        image = np.asarray(image)
         try:
+            if isinstance(image, UnreadableImage):
+                raise InputError(image.message)
+            image = np.asarray(image)
             check_image_shape(image.shape[1], image.shape[0])
         except InputError as error:
             session.reset()
-            gr.Warning(str(error))
+            gr.Warning(str(error), duration=TOAST_SECONDS)
             return self.render(session, str(error))
         session.set_image(image)
         return self.render(
@@ -128,7 +138,7 @@ class AppEvents:
     def click(self, session: Session, mode: str, evt: gr.SelectData):
         """A click on the image: add a point to the selected object and recompute its mask."""
         if not session.has_image:
-            raise gr.Error("Upload an image first, then click on the object to animate.")
+            raise user_error("Upload an image first, then click on the object to animate.")
         x, y = (int(v) for v in evt.index[:2])
         if not session.contains(x, y):  # the browser still shows an older, larger image
             return self.render(session, "The image is still loading — click again in a moment.")
@@ -177,12 +187,12 @@ class AppEvents:
     def apply_regions(self, session: Session, regions_json: str):
         """Replace the objects by regions typed or pasted as JSON (the `/animate` API's format)."""
         if not session.has_image:
-            raise gr.Error("Upload an image first; the regions' points are in that image's pixels.")
+            raise user_error("Upload an image first; the regions' points are in that image's pixels.")
         width, height = session.source_size
         try:
             regions = parse_regions(regions_json, width, height)
         except InputError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         session.set_regions(regions)
         session.update_masks(self.engine.segment)
         return self.render(session, f"Loaded {len(regions)} object(s) from JSON. " + self.describe_selection(session))
@@ -220,11 +230,11 @@ class AppEvents:
             session.set_prompt(prompt)
         problem = session.problem()
         if problem:
-            raise gr.Error(problem)
+            raise user_error(problem)
         try:
             settings = self._check_settings(ofm, seed, num_inference_steps, num_frames, fps)
         except InputError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         self.outputs.discard(session.last_outputs)
         result = self._animate(session, settings, keep_background, request, progress, loop=loop)
         if result is None:
@@ -284,17 +294,19 @@ class AppEvents:
             )
             keep_background = check_flag("keep_background", keep_background)
         except InputError as error:
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         session = Session()
         session.set_image(image)  # downscales large images: never refused for size alone
         session.set_regions(regions)
         session.update_masks(self.engine.segment)
         for index, obj in enumerate(session.objects):
             if not obj.has_mask:
-                raise gr.Error(f"Region {index + 1}'s clicks select nothing: move its include points onto the object.")
+                raise user_error(
+                    f"Region {index + 1}'s clicks select nothing: move its include points onto the object."
+                )
         result = self._animate(session, settings, keep_background, request, progress)
         if result is None:
-            raise gr.Error("The request was cancelled.")
+            raise user_error("The request was cancelled.")
         mp4, gif, info = result
         info["regions"] = session.to_list()
         return mp4, gif, info
@@ -345,12 +357,12 @@ class AppEvents:
         except ModelUnavailable as error:
             raise gr.Error(f"No animation model is loaded: {error}") from None
         except InputError as error:  # a limit checked before generation (the pixel-frame budget)
-            raise gr.Error(str(error)) from None
+            raise user_error(str(error)) from None
         except ValueError as error:
-            raise gr.Error(f"The pipeline refused these settings: {error}") from None
+            raise user_error(f"The pipeline refused these settings: {error}") from None
         except Exception as error:  # noqa: BLE001 - fail this request only, with a message, and log the cause
             logger.exception("generation failed")
-            raise gr.Error(
+            raise user_error(
                 f"Generation failed on the server ({type(error).__name__}); the cause was logged. Try again, "
                 "perhaps with fewer frames or steps."
             ) from None
