@@ -267,7 +267,10 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             show_progress_on=[video],
             api_visibility="private",
         )
-        cancel.click(events.cancel, None, [hint], cancels=[run], queue=False, api_visibility="private")
+        generate.click(events.queued, None, None, queue=False, api_visibility="private")
+        cancel.click(
+            events.cancel, None, [video, mp4_file, gif_file, hint], cancels=[run], queue=False, api_visibility="private"
+        )
         api_trigger.click(
             events.api_animate,
             [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep],

@@ -227,13 +227,22 @@ def test_cancel_stops_a_running_generation(events, photo):
     deadline = time.time() + 120
     while not any(isinstance(v, tuple) for v in steps_seen) and time.time() < deadline:
         time.sleep(0.05)
-    assert events.cancel(SimpleNamespace(session_hash="someone-else")) == "Nothing to cancel."
-    assert events.cancel(request) == "Cancelling…"
+    assert events.cancel(SimpleNamespace(session_hash="someone-else"))[-1] == "Nothing to cancel."
+    cancelled = events.cancel(request)  # what the visitor sees: Gradio drops the cancelled event's own outputs
+    assert cancelled[0] is None and cancelled[1]["visible"] is False and cancelled[-1] == "Cancelled."
     thread.join(timeout=120)
     assert result["out"][0] is None and result["out"][-1] == "Cancelled."
     finished = [v for v in steps_seen if isinstance(v, tuple)]
     assert finished[-1][0] < 50, "the run went on to the last step"
     assert session.last_outputs == ()
+
+
+def test_cancel_of_a_generation_still_waiting_in_the_queue(events):
+    visitor = SimpleNamespace(session_hash="visitor-2")
+    assert events.cancel(visitor)[-1] == "Nothing to cancel."
+    events.queued(visitor)  # Generate pressed; the queued generation has not started
+    assert events.cancel(visitor)[-1] == "Cancelled."
+    assert events.cancel(visitor)[-1] == "Nothing to cancel."
 
 
 def test_api_function_checks_and_downscales(events, tmp_path):

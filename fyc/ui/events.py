@@ -54,7 +54,8 @@ class AppEvents:
     def __init__(self, engine: Engine, outputs: OutputFiles | None = None):
         self.engine = engine
         self.outputs = outputs or OutputFiles()
-        self._cancels: dict[str, threading.Event] = {}
+        self._cancels: dict[str, threading.Event] = {}  # running generations, by visitor
+        self._waiting: set[str] = set()  # visitors whose Generate was pressed and has not started yet
         self._cancels_lock = threading.Lock()
 
     # ---- rendering ---------------------------------------------------------------------------------
@@ -226,6 +227,8 @@ class AppEvents:
         `prompt` is the prompt box's current text, applied to the selected object first: the box's own change
         event may not have reached the session yet when Generate is pressed right after typing.
         """
+        with self._cancels_lock:
+            self._waiting.discard(_session_key(request))
         if prompt is not None:
             session.set_prompt(prompt)
         problem = session.problem()
@@ -257,13 +260,25 @@ class AppEvents:
         """Empty the video and hide the downloads (a new image makes them stale)."""
         return None, gr.update(value=None, visible=False), gr.update(value=None, visible=False)
 
-    def cancel(self, request: gr.Request = None) -> str:
-        """Stop this visitor's running generation (within one denoising step)."""
+    def queued(self, request: gr.Request = None) -> None:
+        """Generate was pressed (runs at once, before the queued generation): Cancel now has something to cancel."""
         with self._cancels_lock:
-            event = self._cancels.get(_session_key(request))
+            self._waiting.add(_session_key(request))
+
+    def cancel(self, request: gr.Request = None) -> tuple:
+        """Stop this visitor's generation, waiting or running (within one denoising step); returns what
+        `clear_outputs` does plus the hint. Gradio drops the cancelled event, whose own outputs never come: this
+        answer is the one the visitor sees, so the stale video goes and the hint says it is over."""
+        key = _session_key(request)
+        with self._cancels_lock:
+            event = self._cancels.get(key)
+            waiting = key in self._waiting
+            self._waiting.discard(key)
         if event is not None:
             event.set()
-        return "Cancelling…" if event is not None else "Nothing to cancel."
+        if event is None and not waiting:
+            return gr.update(), gr.update(), gr.update(), "Nothing to cancel."
+        return (*self.clear_outputs(), "Cancelled.")
 
     def api_animate(
         self,

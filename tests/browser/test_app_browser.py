@@ -160,8 +160,11 @@ def test_progress_bar_and_cancel(page, shots):
     page.wait_for_function("document.querySelector('#output-video').innerText.includes('Denoising')")
     shots(page, "05_generating")
     page.click("#cancel")
-    page.wait_for_function("document.querySelector('#hint').innerText.includes('Cancelling')")
+    # it ends in 'Cancelled.', and the previous test's video and downloads (stale now) are gone
+    page.wait_for_function("document.querySelector('#hint').innerText.includes('Cancelled.')")
     page.wait_for_function("!document.querySelector('#output-video').innerText.includes('Denoising')")
+    assert page.locator("#output-video video").count() == 0
+    assert not page.locator("#download-mp4").is_visible()
     # the models are free again: a short run right after completes
     set_number(page, "steps", 1)
     page.click("#generate")
