@@ -220,6 +220,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             api_frames = gr.Number(defaults.num_frames, label="num_frames")
             api_fps = gr.Number(defaults.fps, label="fps")
             api_keep = gr.Checkbox(True, label="keep_background")
+            api_loop = gr.Checkbox(False, label="loop")
             api_mp4 = gr.File(label="mp4")
             api_gif = gr.File(label="gif")
             api_info = gr.JSON(label="info")
@@ -273,7 +274,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         )
         api_trigger.click(
             events.api_animate,
-            [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep],
+            [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep, api_loop],
             [api_mp4, api_gif, api_info],
             api_name="animate",
             concurrency_id="generate",

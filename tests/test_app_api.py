@@ -65,6 +65,15 @@ def test_valid_request_returns_a_playable_mp4_first(client, photo):
     assert info["regions"] == [{"points": [[30, 32, 1]], "prompt": "sway"}]
 
 
+def test_loop_plays_forward_then_back(client, photo):
+    once, _, _ = animate(client, photo, seed=5)
+    looped, _, info = animate(client, photo, seed=5, loop=True)
+    forward, back = read_video(once)[0], read_video(looped)[0]
+    assert info["num_frames"] == 2 * 4 - 2 and back.shape[0] == 6  # no frame repeated at either turn
+    assert np.abs(back[:4].astype(int) - forward.astype(int)).mean() < 2  # the same video, through the codec
+    assert np.abs(back[4:].astype(int) - forward[2:0:-1].astype(int)).mean() < 2
+
+
 def test_four_arguments_are_enough(client, photo):
     # steps, frames and fps fall back to the server's defaults (the test server runs --steps 2 --frames 4)
     mp4, _, info = client.predict(handle_file(str(photo)), REGION, 4.0, 1, api_name="/animate")

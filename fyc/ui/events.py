@@ -290,10 +290,12 @@ class AppEvents:
         num_frames=None,
         fps=None,
         keep_background=True,
+        loop=False,
         request: gr.Request = None,
         progress=gr.Progress(),
     ):
-        """`/animate`: (image file, regions JSON in image pixels, ofm, seed, ...) → (mp4, gif, info)."""
+        """`/animate`: (image file, regions JSON in image pixels, ofm, seed, ...) → (mp4, gif, info); `loop` plays the
+        video forward then back, as the app's Loop box."""
         defaults = self.engine.defaults()
         try:
             image = load_image_file(image_file)
@@ -308,6 +310,7 @@ class AppEvents:
                 defaults.fps if fps is None else fps,
             )
             keep_background = check_flag("keep_background", keep_background)
+            loop = check_flag("loop", loop)
         except InputError as error:
             raise user_error(str(error)) from None
         session = Session()
@@ -319,7 +322,7 @@ class AppEvents:
                 raise user_error(
                     f"Region {index + 1}'s clicks select nothing: move its include points onto the object."
                 )
-        result = self._animate(session, settings, keep_background, request, progress)
+        result = self._animate(session, settings, keep_background, request, progress, loop=loop)
         if result is None:
             raise user_error("The request was cancelled.")
         mp4, gif, info = result
