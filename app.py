@@ -29,12 +29,13 @@ from fyc.inputs import (
     limit_image_decoding,
 )
 from fyc.ui.engine import GENERATION_CONCURRENCY, Engine
-from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents
+from fyc.ui.events import CLICK_MODES, MAX_FPS, MAX_STEPS, AppEvents, prompt_placeholder
 from fyc.ui.examples import load_examples
 from fyc.ui.photo_input import photo_input
 from fyc.ui.session import Session
 
 MAX_UPLOAD = "20mb"  # larger uploads are refused by the server before they reach the app
+MAX_VOCABULARY = 64  # motions listed under the prompt, all on one page
 QUEUE_SIZE = 32  # visitors waiting beyond this are told the queue is full
 CACHE_EXPIRY = (600, 3600)  # every 10 min, delete Gradio's cached uploads/outputs older than 1 h
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"  # shipped beside this file
@@ -78,12 +79,6 @@ def fetch_weights_if_online() -> None:
         )
 
 
-def prompt_placeholder(vocabulary) -> str:
-    """The prompt box's placeholder: words the model knows (its vocabulary's first few), else general ones."""
-    words = list(vocabulary)[:4] or ["sway", "blink", "shake head", "move up"]
-    return ", ".join(words) + "…"
-
-
 def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXAMPLES_DIR) -> gr.Blocks:
     """The Blocks app around `engine` (models) and `events` (the functions wired below)."""
     events = events or AppEvents(engine)
@@ -101,20 +96,30 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         model_notice = gr.Markdown(notice, visible=bool(notice), elem_id="model-notice")
 
         with gr.Sidebar(position="right", width=360, open=True):
+            models = engine.models()
+            model_picker = gr.Dropdown(
+                models,
+                value=models[0][1] if models else None,
+                label="Model",
+                info="Motion fields: the photo's own pixels at its size. Latent: the model redraws every pixel.",
+                visible=len(models) > 1,
+                elem_id="model",
+            )
             prompt = gr.Textbox(
                 label="Motion prompt for object 1",
                 placeholder=prompt_placeholder(defaults.vocabulary),
                 max_lines=1,
                 elem_id="prompt",
             )
-            if defaults.vocabulary:
-                # The motions the model was trained on; a click fills the box (its .change stores the prompt).
-                gr.Examples(
-                    [[word] for word in defaults.vocabulary],
-                    inputs=[prompt],
-                    label="Motions this model knows",
-                    examples_per_page=len(defaults.vocabulary),
-                )
+            # The motions the model was trained on (read from the model); a click fills the box (its .change stores
+            # the prompt). Always built, hidden for a model without a vocabulary, so that picking a model updates it.
+            motions = gr.Examples(
+                [[word] for word in defaults.vocabulary] or [[""]],
+                inputs=[prompt],
+                label="Motions this model knows",
+                examples_per_page=MAX_VOCABULARY,
+            ).dataset
+            motions.visible = bool(defaults.vocabulary)
             ofm = gr.Slider(
                 *defaults.ofm_range,
                 value=defaults.ofm,
@@ -255,6 +260,12 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             [session, prompt],
             [session, objects, regions_json, hint],
             trigger_mode="always_last",
+            **local,
+        )
+        model_picker.input(
+            events.select_model,
+            [session, model_picker],
+            [session, ofm, steps, frames, keep_background, prompt, motions, hint],
             **local,
         )
         apply_json.click(events.apply_regions, [session, regions_json], edit_outputs, **segment)

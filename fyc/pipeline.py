@@ -74,6 +74,8 @@ class FollowYourClickPipeline(DiffusionPipeline):
         unet (`FYCUNetMotionModel`): the 9-channel motion UNet with OFM and MA conditioning.
         scheduler (`SchedulerMixin`): v-prediction DDIM with zero-terminal-SNR by default; any diffusers
             scheduler can be swapped in (`pipe.scheduler = DPMSolverMultistepScheduler.from_config(...)`).
+        default_guidance_scale (`float`): the guidance used when a call does not choose one.
+        motion_vocabulary (`list[str]`, *optional*): the canonical prompts of the motions it was trained on.
     """
 
     model_cpu_offload_seq = "text_encoder->vae->unet"
@@ -88,12 +90,17 @@ class FollowYourClickPipeline(DiffusionPipeline):
         unet: FYCUNetMotionModel,
         scheduler: KarrasDiffusionSchedulers,
         default_guidance_scale: float = 7.5,
+        motion_vocabulary: list[str] | None = None,
     ):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
         # Stored in model_index.json (as SDXL stores `force_zeros_for_empty_prompt`): the guidance this model was
         # measured best at, used whenever a caller does not choose one. The paper's 7.5 unless a model says otherwise.
-        self.register_to_config(default_guidance_scale=float(default_guidance_scale))
+        # The vocabulary: the canonical prompts of the motions it was trained on, empty when it does not say (a
+        # model trained on captions of real videos); the app suggests them.
+        self.register_to_config(
+            default_guidance_scale=float(default_guidance_scale), motion_vocabulary=list(motion_vocabulary or [])
+        )
         if vae is not None and unet is not None:
             c = vae.config.latent_channels
             if (unet.config.in_channels, unet.config.out_channels) != (2 * c + 1, c):

@@ -168,9 +168,23 @@ def _build_pipeline(config: Config):
         torch.manual_seed(config.seed)
         unet = FYCUNetMotionModel(**unet_kwargs)
         return FollowYourClickPipeline(
-            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=default_scheduler()
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=default_scheduler(),
+            motion_vocabulary=_vocabulary(config.data),
         )
     raise ValueError("config `init:` needs one of: pipeline: DIR | sd15: PATH + motion_adapter: PATH | scratch: {...}")
+
+
+def _vocabulary(data: dict) -> list[str]:
+    """The canonical words a model learns from `data:` (the synthetic clips' classes); none for captioned videos."""
+    if dict(data).get("kind", "synthetic") != "synthetic":
+        return []
+    from .data.motion_vocab import MOTION_CLASSES
+
+    return [m.canonical for m in MOTION_CLASSES.values()]
 
 
 def _with_unet_config(unet, settings: dict):

@@ -147,6 +147,28 @@ def pipeline_folders(weights_dir: str | Path | None = None) -> list[Path]:
     ]
 
 
+def pipeline_label(folder: str | Path) -> str:
+    """A short name for a saved pipeline folder, for a model picker, read without loading it: its saved name
+    (`PIPELINE_META_FILE`) or the folder's, and its kind, e.g. "motion-field demo model (motion fields)"."""
+    folder = Path(folder)
+    meta_file = folder / PIPELINE_META_FILE
+    meta = _read_json_or_empty(meta_file)
+    kind = (
+        "motion fields"
+        if _class_name(folder / "model_index.json") == "FollowYourClickMotionFieldPipeline"
+        else "latent"
+    )
+    return f"{meta.get('name') or folder.name} ({kind})"
+
+
+def _read_json_or_empty(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def find_pipeline(weights_dir: str | Path | None = None) -> Path:
     """The best saved pipeline under the weights folder (the first of `pipeline_folders`): a trained `fyc/`, then
     any other saved folder, then `demo_motion/`, then `demo/`. FileNotFoundError when there is none."""

@@ -114,6 +114,8 @@ class Engine:
             if value is not None
         }
         self._pipe = None
+        self._others: dict[str, object] = {}  # other saved models a visitor picked, by folder (`models`)
+        self._pipe_given = False  # set_pipeline was called: no other model to pick
         self._pipe_error: ModelProblem | None = None
         self._pipe_tried_at = -float("inf")  # time.monotonic() of the last failed attempt
         self.model_retry_s = MODEL_RETRY_S
@@ -181,7 +183,32 @@ class Engine:
     def set_pipeline(self, pipe) -> None:
         """Use an already built pipeline (tests, notebooks)."""
         with self._load_lock:
-            self._pipe, self._pipe_error = pipe, None
+            self._pipe, self._pipe_error, self._pipe_given = pipe, None, True
+
+    def models(self) -> list[tuple[str, str]]:
+        """(label, folder) of each saved model a visitor may pick, the default first: every pipeline folder under
+        `weights/` (`fyc.weights.pipeline_folders`), or none when the engine was given its model (`weights`,
+        `set_pipeline`). The app shows a picker when there are two or more."""
+        if self.weights is not None or self._pipe_given:
+            return []
+        from fyc.weights import pipeline_folders, pipeline_label
+
+        return [(pipeline_label(folder), str(folder)) for folder in pipeline_folders()]
+
+    def pipeline_for(self, model: str | None = None):
+        """The pipeline of `model` (a folder from `models`); None or the default's folder: `pipeline`."""
+        choices = [folder for _, folder in self.models()]
+        if model is None or not choices or model == choices[0]:
+            return self.pipeline
+        if model not in choices:
+            raise ModelUnavailable(ModelProblem(f"no model {model!r} here", "Pick one of the listed models."))
+        with self._load_lock:
+            if model not in self._others:
+                pipe, problem = _load_pipeline(model, self.device)
+                if pipe is None:
+                    raise ModelUnavailable(problem)
+                self._others[model] = pipe
+            return self._others[model]
 
     @property
     def has_pipeline(self) -> bool:
@@ -191,11 +218,15 @@ class Engine:
             return False
         return True
 
-    def defaults(self) -> GenerationDefaults:
-        """Slider defaults for the loaded model (frames capped by its motion module)."""
+    def defaults(self, model: str | None = None) -> GenerationDefaults:
+        """Slider defaults for `model` (`pipeline_for`; frames capped by its motion module)."""
         defaults = GenerationDefaults()
-        if self.has_pipeline:
-            settings = model_settings(self._pipe)
+        try:
+            pipe = self.pipeline_for(model)
+        except ModelUnavailable:
+            pipe = None
+        if pipe is not None:
+            settings = model_settings(pipe)
             # Every limit the model states under the same name, and its first-try strength as the slider's value.
             shared = {f.name for f in fields(GenerationDefaults)} & {f.name for f in fields(ModelSettings)}
             defaults = GenerationDefaults(ofm=settings.ofm_default, **{n: getattr(settings, n) for n in shared})
@@ -204,18 +235,21 @@ class Engine:
         defaults.num_frames = min(defaults.num_frames, defaults.max_frames)
         return defaults
 
-    def prompt_notes(self, prompts) -> list[str]:
-        """One sentence per prompt far from every motion the loaded model learned (`fyc.prompt_vocabulary`)."""
-        if not self.has_pipeline:
+    def prompt_notes(self, prompts, model: str | None = None) -> list[str]:
+        """One sentence per prompt far from every motion `model` learned (`fyc.prompt_vocabulary`)."""
+        try:
+            pipe = self.pipeline_for(model)
+        except ModelUnavailable:
             return []
-        notes = (unfamiliar_prompt_note(self._pipe, p) for p in dict.fromkeys(prompts))
+        notes = (unfamiliar_prompt_note(pipe, p) for p in dict.fromkeys(prompts))
         return [note for note in notes if note]
 
-    def pixel_frame_budget(self) -> int | None:
-        """`max_pixel_frames` when given, else the loaded model's own (None while there is no model)."""
-        if self.max_pixel_frames is not None or not self.has_pipeline:
+    def pixel_frame_budget(self, pipe=None) -> int | None:
+        """`max_pixel_frames` when given, else the model's own (`pipe`, default the loaded one; None while there is
+        no model)."""
+        if self.max_pixel_frames is not None or (pipe is None and not self.has_pipeline):
             return self.max_pixel_frames
-        return model_settings(self._pipe).pixel_frame_budget
+        return model_settings(pipe if pipe is not None else self._pipe).pixel_frame_budget
 
     # ---- status ------------------------------------------------------------------------------------
 
@@ -277,24 +311,25 @@ class Engine:
         drags: list[list[tuple]] | None = None,
         on_step: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
+        model: str | None = None,
     ) -> np.ndarray | None:
-        """`fyc.animate.animate` with the shared pipeline, one run at a time: frames float32 (F, H, W, 3) in
-        [0, 1], or None when cancelled.
+        """`fyc.animate.animate` with the shared pipeline of `model` (`pipeline_for`), one run at a time: frames
+        float32 (F, H, W, 3) in [0, 1], or None when cancelled.
 
         Raises:
             ModelUnavailable: no pipeline could be loaded.
             InputError: the video would exceed `max_pixel_frames` (checked before the pipeline runs).
             ValueError: the pipeline refused the arguments (its message says why).
         """
-        pipe = self.pipeline
-        budget = self.pixel_frame_budget()
+        pipe = self.pipeline_for(model)
+        budget = self.pixel_frame_budget(pipe)
         # Checked here too, before waiting for the lock or asking ZeroGPU for a GPU, for a request refused anyway.
         check_pixel_frames(num_frames, *video_size(pipe, image), budget)
         cancel = cancel or threading.Event()
         with self._pipe_lock:
             if self._gpu_run is None:
                 settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags)
-                return self._animate_now(image, regions, settings, on_step=on_step, cancel=cancel)
+                return self._animate_now(image, regions, settings, on_step=on_step, cancel=cancel, model=model)
             # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
             # per-step progress or cancel there.
             frames = self._gpu_run(
@@ -307,17 +342,19 @@ class Engine:
                 guidance_scale,
                 bool(keep_background),
                 drags,
+                model,
             )
         return None if cancel.is_set() else frames
 
-    def _animate_now(self, image, regions, settings: tuple, on_step=None, cancel=None):
-        """`animate` on this engine's pipeline within its pixel-frame budget (the caller holds the pipeline lock).
+    def _animate_now(self, image, regions, settings: tuple, on_step=None, cancel=None, model=None):
+        """`animate` on `model`'s pipeline within its pixel-frame budget (the caller holds the pipeline lock).
 
         `settings`: (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags).
         """
         ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags = settings
+        pipe = self.pipeline_for(model)
         return animate(
-            self.pipeline,
+            pipe,
             image,
             regions,
             ofm=ofm,
@@ -327,7 +364,7 @@ class Engine:
             guidance_scale=guidance_scale,
             keep_background=keep_background,
             drags=drags,
-            max_pixel_frames=self.pixel_frame_budget(),
+            max_pixel_frames=self.pixel_frame_budget(pipe),
             on_step=on_step,
             cancel=cancel,
         )
@@ -336,10 +373,19 @@ class Engine:
         """The function a GPU decorator wraps: plain arguments in, frames out; the pipeline comes from `self`."""
 
         def run_on_gpu(
-            image, regions, ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags=None
+            image,
+            regions,
+            ofm,
+            seed,
+            num_frames,
+            num_inference_steps,
+            guidance_scale,
+            keep_background,
+            drags=None,
+            model=None,
         ):
             settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags)
-            return self._animate_now(image, regions, settings)
+            return self._animate_now(image, regions, settings, model=model)
 
         return run_on_gpu
 

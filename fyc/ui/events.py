@@ -42,6 +42,12 @@ TOAST_SECONDS = 8
 logger = logging.getLogger(__name__)
 
 
+def prompt_placeholder(vocabulary) -> str:
+    """The prompt box's placeholder: words the model knows (its vocabulary's first few), else general ones."""
+    words = list(vocabulary)[:4] or ["sway", "move left", "shake", "zoom in"]
+    return ", ".join(words) + "…"
+
+
 def user_error(message: str) -> gr.Error:
     """An error the visitor can fix: a toast that goes away by itself (Gradio's default stays until closed, so toasts
     piled up) and no traceback in the server log (it is not the server's fault)."""
@@ -185,6 +191,31 @@ class AppEvents:
 
     # ---- JSON and examples -------------------------------------------------------------------------
 
+    def select_model(self, session: Session, model: str):
+        """A model picked in the model picker: this visitor's generations use it, and the controls that depend on
+        the model follow (strength range, steps, frames, background lock, the motions it knows).
+
+        Returns updates for (session, ofm, steps, frames, keep_background, prompt, motions, hint)."""
+        session.model = model or None
+        try:
+            self.engine.pipeline_for(session.model)
+        except ModelUnavailable as error:
+            session.model = None
+            raise user_error(f"That model could not be loaded: {error}") from None
+        d = self.engine.defaults(session.model)
+        return (
+            session,
+            gr.update(minimum=d.ofm_range[0], maximum=d.ofm_range[1], value=d.ofm),
+            gr.update(value=d.num_inference_steps),
+            gr.update(maximum=d.max_frames, value=d.num_frames),
+            gr.update(visible=not d.keeps_background),
+            gr.update(placeholder=prompt_placeholder(d.vocabulary)),
+            gr.update(samples=[[word] for word in d.vocabulary], visible=bool(d.vocabulary)),
+            f"Model: {dict((f, label) for label, f in self.engine.models()).get(model, model)}. "
+            + (f"It knows {len(d.vocabulary)} motions (listed under the prompt). " if d.vocabulary else "")
+            + f"Strength {d.ofm_range[0]:g}-{d.ofm_range[1]:g}.",
+        )
+
     def apply_regions(self, session: Session, regions_json: str):
         """Replace the objects by regions typed or pasted as JSON (the `/animate` API's format)."""
         if not session.has_image:
@@ -235,7 +266,7 @@ class AppEvents:
         if problem:
             raise user_error(problem)
         try:
-            settings = self._check_settings(ofm, seed, num_inference_steps, num_frames, fps)
+            settings = self._check_settings(ofm, seed, num_inference_steps, num_frames, fps, session.model)
         except InputError as error:
             raise user_error(str(error)) from None
         self.outputs.discard(session.last_outputs)
@@ -250,7 +281,7 @@ class AppEvents:
             f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
             f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take."
         )
-        notes = self.engine.prompt_notes(region.prompt for region in session.regions())
+        notes = self.engine.prompt_notes((region.prompt for region in session.regions()), session.model)
         if notes:
             hint = " ".join([hint, *notes])
         return mp4, gr.update(value=mp4, visible=True), gr.update(value=gif, visible=True), hint
@@ -329,8 +360,8 @@ class AppEvents:
         info["regions"] = session.to_list()
         return mp4, gif, info
 
-    def _check_settings(self, ofm, seed, num_inference_steps, num_frames, fps) -> dict:
-        defaults = self.engine.defaults()
+    def _check_settings(self, ofm, seed, num_inference_steps, num_frames, fps, model=None) -> dict:
+        defaults = self.engine.defaults(model)
         return {
             "ofm": check_ofm(ofm, *defaults.ofm_range),
             "seed": check_seed(seed),
@@ -371,6 +402,7 @@ class AppEvents:
                 drags=drags,
                 on_step=on_step,
                 cancel=cancel,
+                model=session.model,
             )
         except ModelUnavailable as error:
             raise gr.Error(f"No animation model is loaded: {error}") from None
@@ -400,7 +432,7 @@ class AppEvents:
             "num_frames": int(frames.shape[0]),
             "size": [int(frames.shape[2]), int(frames.shape[1])],
             # The motion-field renderer keeps the background exact whatever was asked.
-            "keep_background": bool(keep_background) or self.engine.defaults().keeps_background,
+            "keep_background": bool(keep_background) or self.engine.defaults(session.model).keeps_background,
             "seconds": round(time.perf_counter() - start, 2),
         }
         return mp4, gif, info

@@ -13,9 +13,10 @@ from fyc.clicks import ClickedImage
 
 @dataclass
 class Session(ClickedImage):
-    """A `ClickedImage` with the files of the tab's latest animation (deleted when replaced)."""
+    """A `ClickedImage` with the files of the tab's latest animation (deleted when replaced) and its model."""
 
     last_outputs: tuple[str, ...] = ()
+    model: str | None = None  # the saved model folder this tab picked (`Engine.models`); None: the default
 
     def object_labels(self) -> list[str]:
         """One label per object for the object picker, e.g. "1 · sway", "2 · (no prompt yet)"."""
@@ -35,5 +36,5 @@ class Session(ClickedImage):
                     f"Object {i + 1} has no mask yet: add an include click on it (exclude clicks alone select nothing)."
                 )
             if not obj.prompt:
-                return f'Object {i + 1} has no motion prompt: type one in the sidebar, e.g. "sway" or "blink".'
+                return f'Object {i + 1} has no motion prompt: type one in the sidebar, e.g. "sway" or "move left".'
         return None
