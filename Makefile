@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_click.py --models
 	$(BIN)/python bench/app_click_latency.py --segmenter classical
 	$(BIN)/python bench/bench_pipeline.py --repeats 1
+	$(BIN)/python bench/click_to_video.py --segmenter classical --repeats 1
 
 clean-venv:
 	rm -rf $(VENV)
