@@ -178,7 +178,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                     mode = gr.Radio(
                         list(CLICK_MODES),
                         value=CLICK_MODES[0],
-                        label="Clicks add or remove",
+                        label="Clicks",
+                        info="Include / Exclude: add to or remove from the object. Drag: click a point of the object, "
+                        "then where it should end up.",
                         elem_id="click-mode",
                         scale=2,
                     )
@@ -187,7 +189,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                     )
                 with gr.Row():
                     add_object = gr.Button("+ Add object", size="sm", elem_id="add-object")
-                    undo = gr.Button("↶ Undo point", size="sm", elem_id="undo")
+                    undo = gr.Button("↶ Undo", size="sm", elem_id="undo")
                     clear_object = gr.Button("Clear object", size="sm", elem_id="clear-object")
                     clear_all = gr.Button("Clear all", size="sm", elem_id="clear-all")
                 hint = gr.Markdown("Upload an image or pick an example below.", elem_id="hint")

@@ -36,6 +36,7 @@ class ClickedObject:
     prompt: str = ""
     mask: np.ndarray | None = None  # bool (H, W) at the working size, None until segmented
     drags: list[tuple[float, float, float, float]] = field(default_factory=list)  # (x0, y0, x1, y1), working px
+    added: list[str] = field(default_factory=list)  # "point" or "drag", in the order they were added (for undo)
 
     @property
     def has_mask(self) -> bool:
@@ -66,6 +67,7 @@ class ClickedImage:
     source_size: tuple[int, int] | None = None  # (width, height) of the image as given
     objects: list[ClickedObject] = field(default_factory=lambda: [ClickedObject()])
     selected: int = 0
+    drag_start: tuple[int, int] | None = None  # the first click of a drag whose end is not clicked yet
 
     # ---- image -------------------------------------------------------------------------------------
 
@@ -130,25 +132,61 @@ class ClickedImage:
             width, height = self.size
             raise ValueError(f"The click ({x}, {y}) is outside the {width}×{height} image.")
         self.current.points.append((int(x), int(y), INCLUDE if label else EXCLUDE))
+        self.current.added.append("point")
+
+    def start_drag(self, x: int, y: int) -> None:
+        """The first click of a drag: a point of the selected object (inside its mask) that should move."""
+        if not self.current.has_mask:
+            raise ValueError(f"Object {self.selected + 1} has no mask yet: click it in Include mode, then drag.")
+        if not (self.contains(x, y) and self.current.mask[y, x]):
+            raise ValueError(f"Start a drag on object {self.selected + 1}, inside its outline.")
+        self.drag_start = (int(x), int(y))
+
+    def finish_drag(self, x: int, y: int) -> tuple[float, float, float, float]:
+        """The second click of a drag: where the started point should be at the last frame (anywhere in the
+        image; the object may leave its mask)."""
+        if self.drag_start is None:
+            raise ValueError("Click a point of the object first, then where it should go.")
+        if not self.contains(x, y):
+            width, height = self.size
+            raise ValueError(f"The drag's end ({x}, {y}) is outside the {width}×{height} image.")
+        drag = (float(self.drag_start[0]), float(self.drag_start[1]), float(x), float(y))
+        self.current.drags.append(drag)
+        self.current.added.append("drag")
+        self.drag_start = None
+        return drag
 
     def undo_point(self) -> bool:
-        """Remove the selected object's last click; False when it had none."""
-        if not self.current.points:
+        """Undo the selected object's last click or drag (a drag's pending start first); False when there is
+        nothing to undo."""
+        obj = self.current
+        if self.drag_start is not None:
+            self.drag_start = None
+            return True
+        if not obj.points and not obj.drags:
             return False
-        self.current.points.pop()
-        if not self.current.points:
-            self.current.mask = None
+        last = obj.added.pop() if obj.added else ("point" if obj.points else "drag")
+        if last == "drag" and obj.drags:
+            obj.drags.pop()
+            return True
+        obj.points.pop()
+        if not obj.points:
+            obj.mask = None
         return True
 
     def clear_object(self) -> None:
-        """Remove the selected object's clicks and mask (its prompt stays, to re-click the same motion)."""
+        """Remove the selected object's clicks, drags and mask (its prompt stays, to re-click the same motion)."""
         self.current.points.clear()
+        self.current.drags.clear()
+        self.current.added.clear()
         self.current.mask = None
+        self.drag_start = None
 
     def clear_all(self) -> None:
         """Remove every object; one empty object stays selected."""
         self.objects = [ClickedObject()]
         self.selected = 0
+        self.drag_start = None
 
     def add_object(self) -> bool:
         """Start a new object and select it; False (nothing added) while the selected one has no clicks."""
@@ -156,12 +194,14 @@ class ClickedImage:
             return False
         self.objects.append(ClickedObject())
         self.selected = len(self.objects) - 1
+        self.drag_start = None
         return True
 
     def select(self, index: int) -> None:
         if not 0 <= index < len(self.objects):
             raise ValueError(f"There is no object {index + 1}.")
         self.selected = index
+        self.drag_start = None
 
     def set_prompt(self, prompt: str) -> None:
         self.current.prompt = (prompt or "").strip()

@@ -430,3 +430,41 @@ def test_latent_model_refuses_drags(events, photo):
     events.apply_regions(session, '[{"points": [[30, 32, 1]], "prompt": "sway", "drags": [[30, 32, 40, 36]]}]')
     with pytest.raises(gr.Error, match="The latent model does not follow drags"):
         events.generate(session, "sway", 8, 0, **FAST, keep_background=False)
+
+
+def test_drag_mode_draws_an_arrow_and_reaches_the_pipeline(photo, tmp_path):
+    from tiny import make_tiny_field_pipeline
+
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    session = clicked_session(events, photo)
+    with pytest.raises(gr.Error, match="inside its outline"):
+        events._drag_click(session, 2, 2)  # the background, not the disk
+    before = events.render(session, "")[1]
+    out = events.click(session, "Drag", select(30, 32))
+    assert session.drag_start == (30, 32) and "where this point should be" in out[5]
+    out = events.click(session, "Drag", select(50, 20))
+    assert session.current.drags == [(30.0, 32.0, 50.0, 20.0)] and session.drag_start is None
+    assert "drag 1 from (30, 32) to (50, 20)" in out[5]
+    drawn = np.abs(out[1].astype(int) - before.astype(int)).sum(-1) > 0
+    assert drawn[26, 44] and not drawn[60, 5]  # the arrow's shaft, between its ends; nothing far from it
+    assert json_regions(out[4])[0]["drags"] == [[30.0, 32.0, 50.0, 20.0]]
+    assert events.generate(session, "sway", 4, 0, **FAST, keep_background=False)[0] is not None
+    events.click(session, "Include", select(28, 30))
+    events.undo(session)  # the include click goes first, then the drag
+    assert session.current.drags and len(session.current.points) == 1
+    events.undo(session)
+    assert not session.current.drags and len(session.current.points) == 1
+
+
+def test_drag_mode_with_a_model_that_ignores_drags_says_so(events, photo):
+    session = clicked_session(events, photo)
+    with pytest.raises(gr.Error, match="does not follow drags"):
+        events.click(session, "Drag", select(30, 32))
+
+
+def json_regions(text):
+    import json
+
+    return json.loads(text)

@@ -36,7 +36,7 @@ from fyc.ui.photo_input import UnreadableImage
 from fyc.ui.session import Session
 
 EDIT_OUTPUTS = ("session", "image", "objects", "prompt", "regions_json", "hint")
-CLICK_MODES = ("Include", "Exclude")
+CLICK_MODES = ("Include", "Exclude", "Drag")
 MAX_STEPS, MAX_FPS = 100, 30
 TOAST_SECONDS = 8
 logger = logging.getLogger(__name__)
@@ -69,7 +69,11 @@ class AppEvents:
     @staticmethod
     def render(session: Session, hint: str) -> tuple:
         """The `EDIT_OUTPUTS` tuple for `session`."""
-        image = draw_overlay(session.image, session.objects, session.selected) if session.has_image else None
+        image = (
+            draw_overlay(session.image, session.objects, session.selected, session.drag_start)
+            if session.has_image
+            else None
+        )
         labels = session.object_labels()
         objects = gr.update(choices=[(label, i) for i, label in enumerate(labels)], value=session.selected)
         prompt = gr.update(value=session.current.prompt, label=f"Motion prompt for object {session.selected + 1}")
@@ -149,9 +153,30 @@ class AppEvents:
         x, y = (int(v) for v in evt.index[:2])
         if not session.contains(x, y):  # the browser still shows an older, larger image
             return self.render(session, "The image is still loading — click again in a moment.")
+        if mode == CLICK_MODES[2]:
+            return self._drag_click(session, x, y)
+        session.drag_start = None
         session.add_point(x, y, EXCLUDE if mode == CLICK_MODES[1] else INCLUDE)
         session.update_masks(self.engine.segment, session.selected)
         return self.render(session, self.describe_selection(session))
+
+    def _drag_click(self, session: Session, x: int, y: int):
+        """Drag mode: the first click picks a point of the selected object, the second where it should end up."""
+        if not self.engine.defaults(session.model).follows_drags:
+            raise user_error("This model does not follow drags: pick the motion-field model, or use a prompt alone.")
+        try:
+            if session.drag_start is None:
+                session.start_drag(x, y)
+                return self.render(session, "Now click where this point should be at the end of the video.")
+            x0, y0, x1, y1 = session.finish_drag(x, y)
+        except ValueError as error:
+            raise user_error(str(error)) from None
+        count = len(session.current.drags)
+        return self.render(
+            session,
+            f"Object {session.selected + 1}: drag {count} from ({x0:.0f}, {y0:.0f}) to ({x1:.0f}, {y1:.0f}). "
+            "Drag again for another point of the object, or Generate.",
+        )
 
     def undo(self, session: Session):
         if not session.has_image:

@@ -2,7 +2,8 @@
 
 Each object has its own colour (`object_color`); the selected object is outlined more heavily. Include
 clicks are green dots, exclude clicks red dots with a white bar, both ringed in white so they show on
-any background.
+any background. Drags are arrows in their object's colour, outlined in white; a drag whose end is not clicked yet
+shows as a white ring.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ def object_color(index: int) -> tuple[int, int, int]:
     return PALETTE[index % len(PALETTE)]
 
 
-def draw_overlay(image: np.ndarray, objects, selected: int | None = None) -> np.ndarray:
-    """Return a copy of `image` (RGB uint8) with every object's mask, outline and points drawn.
+def draw_overlay(
+    image: np.ndarray, objects, selected: int | None = None, drag_start: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Return a copy of `image` (RGB uint8) with every object's mask, outline, points and drags drawn.
 
     Args:
         image: RGB uint8 (H, W, 3).
-        objects: sequence of items with `.mask` (bool (H, W) or None) and `.points` ([(x, y, label)]).
+        objects: sequence of items with `.mask` (bool (H, W) or None), `.points` ([(x, y, label)]) and optionally
+            `.drags` ([(x0, y0, x1, y1)]).
         selected: index of the selected object, outlined more heavily.
+        drag_start: the first click of an unfinished drag.
     """
     canvas = np.ascontiguousarray(image, dtype=np.uint8).copy()
     height, width = image.shape[:2]
@@ -70,4 +75,13 @@ def draw_overlay(image: np.ndarray, objects, selected: int | None = None) -> np.
                     max(2, radius // 3),
                     cv2.LINE_AA,
                 )
+    width_px = max(2, scale // 200)
+    for index, obj in enumerate(objects):
+        for x0, y0, x1, y1 in getattr(obj, "drags", ()):
+            start, end = (round(x0), round(y0)), (round(x1), round(y1))
+            tip = min(0.4, 3 * radius / max(1.0, float(np.hypot(x1 - x0, y1 - y0))))
+            cv2.arrowedLine(canvas, start, end, (255, 255, 255), width_px + 3, cv2.LINE_AA, tipLength=tip)
+            cv2.arrowedLine(canvas, start, end, object_color(index), width_px, cv2.LINE_AA, tipLength=tip)
+    if drag_start is not None:
+        cv2.circle(canvas, tuple(int(v) for v in drag_start), radius + 3, (255, 255, 255), max(2, radius // 3))
     return canvas
