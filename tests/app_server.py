@@ -58,10 +58,22 @@ def save_tiny_pipeline(directory: Path) -> Path:
     return Path(save_pipeline(make_tiny_pipeline(seed=0), directory / "tiny-pipeline"))
 
 
+def save_tiny_field_pipeline(directory: Path) -> Path:
+    """`tests/tiny.py`'s motion-field pipeline saved as a pipeline folder."""
+    from tiny import make_tiny_field_pipeline
+
+    from fyc.weights import save_pipeline
+
+    return Path(save_pipeline(make_tiny_field_pipeline(seed=0), directory / "tiny-field-pipeline"))
+
+
 @contextmanager
-def running_app(tmp_dir: Path, *extra_args: str, env: dict | None = None, startup_timeout: float = 180):
-    """Yield the URL of `python app.py` serving the tiny pipeline with the classical segmenter; stop it after."""
-    weights = save_tiny_pipeline(tmp_dir)
+def running_app(
+    tmp_dir: Path, *extra_args: str, env: dict | None = None, startup_timeout: float = 180, save=save_tiny_pipeline
+):
+    """Yield the URL of `python app.py` serving a tiny pipeline (`save(folder) -> saved folder`, default the latent
+    one) with the classical segmenter; stop it after."""
+    weights = save(tmp_dir)
     port = free_port()
     env = {
         **os.environ,

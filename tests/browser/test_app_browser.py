@@ -20,7 +20,7 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import REPO, running_app  # noqa: E402
+from app_server import REPO, running_app, save_tiny_field_pipeline  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -189,3 +189,58 @@ def test_a_second_visitor_sees_nothing_of_the_first(page, browser, app_url):
     assert other.inner_text("#hint").strip() == "Upload an image or pick an example below."
     assert "flutter" not in other.inner_text("#objects")
     other.context.close()
+
+
+# ---- the motion-field model: suggestions, drag, full-resolution video --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def field_app_url(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("browser-field-app"), save=save_tiny_field_pipeline) as url:
+        yield url
+
+
+def click_photo(page, x: float, y: float, natural=(451, 300)):
+    """Click the displayed input image at (x, y) of the photo's pixels (centred, never enlarged, as Gradio)."""
+    box = page.locator("#input-image img").first.bounding_box()
+    scale = min(box["width"] / natural[0], box["height"] / natural[1], 1)
+    left = box["x"] + (box["width"] - natural[0] * scale) / 2
+    top = box["y"] + (box["height"] - natural[1] * scale) / 2
+    page.mouse.click(left + x * scale, top + y * scale)
+
+
+def test_field_model_suggestion_drag_and_full_resolution_video(browser, field_app_url, shots):
+    page = open_app(browser, field_app_url)
+    page.set_input_files("#input-image input[type=file]", str(REPO / "examples" / "cat.jpg"))
+    page.wait_for_function("document.querySelector('#hint').innerText.includes('Ready')")
+    click_photo(page, 230, 150)
+    page.wait_for_function("document.querySelector('#hint').innerText.includes('mask covers')")
+
+    # the motions the model knows are offered under the prompt; picking one fills the box and names the object
+    page.get_by_text("Motions this model knows").scroll_into_view_if_needed()
+    page.locator("button", has_text="nod").first.click()
+    page.wait_for_function("document.querySelector('#objects').innerText.includes('nod')")
+    assert page.input_value("#prompt input") == "nod"
+
+    # drag: a point of the object, then where it should end up
+    page.get_by_label("Drag").check()
+    click_photo(page, 230, 150)
+    page.wait_for_function("document.querySelector('#hint').innerText.includes('where this point should be')")
+    click_photo(page, 260, 120)
+    page.wait_for_function("document.querySelector('#hint').innerText.includes('drag 1 from')")
+    page.get_by_text("Regions as JSON").click()
+    (drag,) = json.loads(page.input_value("#regions-json textarea"))[0]["drags"]
+    assert max(abs(a - b) for a, b in zip(drag, (230, 150, 260, 120))) <= 3  # in the photo's pixels
+    shots(page, "06_field_drag")
+
+    page.click("#generate")
+    page.wait_for_function(
+        """() => { const v = document.querySelector('#output-video video');
+                   return v && v.readyState >= 2 && v.duration > 0; }"""
+    )
+    size = page.evaluate(
+        "() => { const v = document.querySelector('#output-video video'); return [v.videoWidth, v.videoHeight]; }"
+    )
+    assert size == [450, 300]  # the photo's own size (451 x 300, even sides for H.264)
+    assert "at 450×300" in hint_text(page)
+    shots(page, "07_field_result")
