@@ -50,6 +50,7 @@ def animate(
     guidance_scale: float | None = None,
     keep_background: bool = False,
     drags: list[list[tuple[float, float, float, float]]] | None = None,
+    keypoints=None,
     max_side: int = DEFAULT_MAX_SIDE,
     max_pixel_frames: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
@@ -69,6 +70,8 @@ def animate(
             object that moves farther).
         drags: per region, `(x0, y0, x1, y1)` drags in `image`'s pixels: the point at (x0, y0) ends at (x1, y1) on the
             last frame (motion-field model; the latent model refuses them).
+        keypoints: a pose sequence (`fyc.keypoints.load_keypoints`: a JSON path or string, parsed data or
+            `KeypointTracks`) in `image`'s pixels; each keypoint inside a region follows its track (motion-field model).
         max_side: long side of a motion-field video (the photo's size when smaller).
         max_pixel_frames: refuse, before the pipeline starts, more frames × height × width than this (None: no
             limit; the app and the CLI pass `fyc.inputs.PIXEL_FRAME_BUDGET` or the server's own).
@@ -88,6 +91,8 @@ def animate(
     settings = model_settings(pipe)
     field_model = settings.kind == MOTION_FIELD
     trajectories = _trajectories(drags, regions, image, int(num_frames), settings)
+    if keypoints is not None:
+        trajectories = _with_keypoints(trajectories, keypoints, regions, int(num_frames), settings)
     if max_pixel_frames is not None:
         check_pixel_frames(num_frames, *video_size(pipe, image, max_side), max_pixel_frames)
     step_end = None
@@ -120,6 +125,25 @@ def animate(
         union = np.logical_or.reduce([np.asarray(region.mask, bool) for region in regions])
         frames = composite_background(frames, image, union, dilate_px=background_margin_px(*frames.shape[1:3]))
     return frames
+
+
+def _with_keypoints(trajectories, keypoints, regions, num_frames: int, settings):
+    """The drags' trajectories plus each region's keypoint tracks (`fyc.keypoints`)."""
+    from fyc.keypoints import keypoint_trajectories, load_keypoints
+
+    if not settings.follows_drags:
+        raise InputError(
+            f"{settings.name[0].upper()}{settings.name[1:]} does not follow keypoints: remove them, or use the "
+            "motion-field model (weights/demo_motion), which does."
+        )
+    try:
+        per_region = keypoint_trajectories(load_keypoints(keypoints), [r.mask for r in regions], num_frames)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if not any(per_region):
+        raise InputError("keypoints: none of them is inside a clicked region at frame 0, so none would move.")
+    trajectories = trajectories or [[] for _ in regions]
+    return [list(own) + extra for own, extra in zip(trajectories, per_region)]
 
 
 def _trajectories(drags, regions, image, num_frames: int, settings):

@@ -220,3 +220,17 @@ def test_drags_and_strengths_are_checked(saved_field_pipeline, saved_pipeline, p
     assert "between 0.5 and 12" in capsys.readouterr().err
     assert main(base + ["--drag", "50,40,60,45", "--weights", str(saved_pipeline)]) == 2
     assert "does not follow drags" in capsys.readouterr().err
+
+
+def test_keypoints_file(saved_field_pipeline, saved_pipeline, photo_file, tmp_path, capsys):
+    pose = tmp_path / "pose.json"
+    pose.write_text('{"frames": [{"hand": [60, 30]}, {"hand": [66, 26]}, {"hand": [72, 22]}]}')
+    base = [*animate_nod(photo_file), "--frames", "4", "--steps", "1", "--keypoints", str(pose)]
+    out = tmp_path / "pose.mp4"
+    assert main(base + ["--weights", str(saved_field_pipeline), "-o", str(out)]) == 0, capsys.readouterr().err
+    assert read_video(out)[0].shape == (4, 90, 150, 3)
+    assert main(base + ["--weights", str(saved_pipeline), "-o", str(out)]) == 2
+    assert "does not follow keypoints" in capsys.readouterr().err
+    pose.write_text('{"frames": [{"hand": [5, 5]}, {"hand": [6, 6]}]}')  # on the background
+    assert main(base + ["--weights", str(saved_field_pipeline), "-o", str(out)]) == 2
+    assert "none of them is inside a clicked region" in capsys.readouterr().err

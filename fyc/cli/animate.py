@@ -6,6 +6,8 @@ objects, the second with one exclude point (label 0).
 
 `--drag X0,Y0,X1,Y1` (motion-field model) moves the point at (X0, Y0) to (X1, Y1) by the last frame; it belongs to the
 object whose mask holds its start point, else to the object it is given with (the last one when after every prompt).
+`--keypoints FILE` (motion-field model) gives a pose sequence: each keypoint inside an object follows its track
+(`fyc.keypoints`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "raw output (the motion-field model keeps the background exact by itself)",
     )
     parser.add_argument(
+        "--keypoints",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='motion-field model: a pose sequence, JSON {"frames": [{"name": [x, y], ...}, ...]} in image pixels '
+        "(frame 0 = the photo); each keypoint inside an object follows its track",
+    )
+    parser.add_argument(
         "--max-side",
         type=int,
         default=1024,
@@ -146,6 +156,7 @@ def run(args) -> int:
         check_seed,
         load_image_file,
     )
+    from fyc.keypoints import load_keypoints
     from fyc.model_settings import model_settings
     from fyc.prompt_vocabulary import unfamiliar_prompt_note
     from fyc.weights import describe, load_pipeline
@@ -216,6 +227,10 @@ def run(args) -> int:
         settings = model_settings(pipe)
         ofm = check_ofm(settings.ofm_default if args.ofm is None else args.ofm, *settings.ofm_range)
         drags = _drags_on_working_copy(clicked, objects)
+        keypoints = None
+        if args.keypoints is not None:
+            (width, height), (source_width, source_height) = clicked.size, clicked.source_size
+            keypoints = load_keypoints(args.keypoints).scaled(width / source_width, height / source_height)
         print(f"model: {describe(pipe)}", file=sys.stderr)
         for prompt in dict.fromkeys(region.prompt for region in clicked.regions()):
             note = unfamiliar_prompt_note(pipe, prompt)
@@ -232,6 +247,7 @@ def run(args) -> int:
             guidance_scale=args.guidance,
             keep_background=args.keep_background,
             drags=drags,
+            keypoints=keypoints,
             max_side=args.max_side,
             max_pixel_frames=settings.pixel_frame_budget,
         )
