@@ -137,6 +137,17 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 "margin). Off: the model's raw output.",
             )
             loop = gr.Checkbox(False, label="Loop", info="Play forward then back, so that any motion loops.")
+            with gr.Group(visible=defaults.follows_drags) as pose_group:
+                pose = gr.File(
+                    label="Pose sequence (optional)",
+                    file_types=[".json"],
+                    type="filepath",
+                    elem_id="pose",
+                )
+                gr.Markdown(
+                    'Keypoint JSON in the photo\'s pixels, `{"frames": [{"wrist": [x, y], ...}, ...]}`, frame 0 as in '
+                    "the photo: keypoints on a clicked object follow their tracks.",
+                )
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
                 cancel = gr.Button("Cancel", variant="secondary", elem_id="cancel", scale=1)
@@ -228,6 +239,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             api_fps = gr.Number(defaults.fps, label="fps")
             api_keep = gr.Checkbox(True, label="keep_background")
             api_loop = gr.Checkbox(False, label="loop")
+            api_keypoints = gr.Textbox(label="keypoints_json")
             api_mp4 = gr.File(label="mp4")
             api_gif = gr.File(label="gif")
             api_info = gr.JSON(label="info")
@@ -267,9 +279,10 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         model_picker.input(
             events.select_model,
             [session, model_picker],
-            [session, ofm, steps, frames, keep_background, prompt, motions, hint],
+            [session, ofm, steps, frames, keep_background, pose_group, prompt, motions, hint],
             **local,
         )
+        pose.change(events.set_pose, [session, pose], [session, hint], **local)
         apply_json.click(events.apply_regions, [session, regions_json], edit_outputs, **segment)
 
         run = generate.click(
@@ -287,7 +300,18 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         )
         api_trigger.click(
             events.api_animate,
-            [api_image, api_regions, api_ofm, api_seed, api_steps, api_frames, api_fps, api_keep, api_loop],
+            [
+                api_image,
+                api_regions,
+                api_ofm,
+                api_seed,
+                api_steps,
+                api_frames,
+                api_fps,
+                api_keep,
+                api_loop,
+                api_keypoints,
+            ],
             [api_mp4, api_gif, api_info],
             api_name="animate",
             concurrency_id="generate",

@@ -94,22 +94,28 @@ def parse_keypoints(data) -> KeypointTracks:
     return KeypointTracks(positions, len(frames))
 
 
+def keypoints_from_json(text: str) -> KeypointTracks:
+    """`parse_keypoints` of a JSON text (never a path: what a web request sends)."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"keypoints: not valid JSON ({error})") from None
+    return parse_keypoints(data)
+
+
 def load_keypoints(source) -> KeypointTracks:
-    """`parse_keypoints` of a JSON file (a path), a JSON string, or already parsed data."""
+    """`KeypointTracks` from a JSON file (a `Path`, or a string that does not start like JSON), a JSON string, or
+    already parsed data."""
     if isinstance(source, KeypointTracks):
         return source
     if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
         path = Path(source)
         try:
-            text = path.read_text()
+            return keypoints_from_json(path.read_text())
         except OSError as error:
             raise ValueError(f"keypoints: cannot read {path}: {error.strerror or error}") from None
-        source = text
     if isinstance(source, str):
-        try:
-            source = json.loads(source)
-        except ValueError as error:
-            raise ValueError(f"keypoints: not valid JSON ({error})") from None
+        return keypoints_from_json(source)
     return parse_keypoints(source)
 
 

@@ -34,12 +34,23 @@ def save_disk_photo(folder: Path) -> Path:
 
 
 def predict_animate(
-    client, image, regions, ofm, seed, *, num_inference_steps, num_frames, fps, keep_background=True, loop=False
+    client,
+    image,
+    regions,
+    ofm,
+    seed,
+    *,
+    num_inference_steps,
+    num_frames,
+    fps,
+    keep_background=True,
+    loop=False,
+    keypoints_json="",
 ):
     """`/animate` through a gradio_client `Client` with the picture at path `image`: (mp4, gif, info)."""
     from gradio_client import handle_file
 
-    settings = (num_inference_steps, num_frames, fps, keep_background, loop)
+    settings = (num_inference_steps, num_frames, fps, keep_background, loop, keypoints_json)
     return client.predict(handle_file(str(image)), regions, ofm, seed, *settings, api_name="/animate")
 
 

@@ -74,6 +74,19 @@ def test_loop_plays_forward_then_back(client, photo):
     assert np.abs(back[4:].astype(int) - forward[2:0:-1].astype(int)).mean() < 2
 
 
+@pytest.mark.parametrize(
+    ("keypoints", "message"),
+    [
+        ('{"frames": [{"hand": [30, 32]}, {"hand": [40, 24]}]}', "does not follow keypoints"),  # a latent model
+        ('{"frames": [{"hand": [30, 32]}', "keypoints: not valid JSON"),
+        ("/etc/passwd", "keypoints: not valid JSON"),  # a request's text is never read as a server path
+    ],
+)
+def test_keypoints_json_is_checked(client, photo, keypoints, message):
+    with pytest.raises(AppError, match=message):
+        animate(client, photo, keypoints_json=keypoints)
+
+
 def test_four_arguments_are_enough(client, photo):
     # steps, frames and fps fall back to the server's defaults (the test server runs --steps 2 --frames 4)
     mp4, _, info = client.predict(handle_file(str(photo)), REGION, 4.0, 1, api_name="/animate")

@@ -468,3 +468,33 @@ def json_regions(text):
     import json
 
     return json.loads(text)
+
+
+def test_a_pose_file_reaches_the_motion_field_model(photo, tmp_path):
+    from tiny import make_tiny_field_pipeline
+
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    session = clicked_session(events, photo)
+    fast = dict(ofm=4, seed=0, **FAST, keep_background=False)
+    plain = read_video(events.generate(session, "nod", **fast)[0])[0]
+    pose = tmp_path / "pose.json"
+    pose.write_text('{"frames": [{"hand": [30, 32]}, {"hand": [40, 24]}]}')
+    session, hint = events.set_pose(session, str(pose))
+    assert "1 keypoints over 2 frames" in hint and session.keypoints is not None
+    posed = read_video(events.generate(session, "nod", **fast)[0])[0]
+    assert np.abs(posed.astype(int) - plain.astype(int)).max() > 0
+    pose.write_text('{"frames": [{"hand": [30, 32]}]}x')
+    with pytest.raises(gr.Error, match="not valid JSON"):
+        events.set_pose(session, str(pose))
+    assert events.set_pose(session, None)[0].keypoints is None
+    events.upload(photo, session)
+    assert session.keypoints is None  # a pose belongs to the photo it was placed on
+
+
+def test_a_pose_file_with_a_model_that_ignores_keypoints_says_so(events, photo, tmp_path):
+    pose = tmp_path / "pose.json"
+    pose.write_text('{"frames": [{"hand": [30, 32]}, {"hand": [40, 24]}]}')
+    with pytest.raises(gr.Error, match="does not follow keypoints"):
+        events.set_pose(clicked_session(events, photo), str(pose))

@@ -45,13 +45,15 @@ def test_models_are_listed_default_first_and_picking_one_sets_its_controls(event
     session = Session()
     out = events.select_model(session, str(weights_dir / "demo"))
     assert session.model == str(weights_dir / "demo")
-    ofm, steps, _, keep_background, prompt, motions, hint = out[1:]
+    ofm, steps, _, keep_background, pose, prompt, motions, hint = out[1:]
     assert (ofm["minimum"], ofm["maximum"], steps["value"]) == (0.0, 20.0, 25)  # the latent model's own range
     assert keep_background["visible"] is True  # the latent model redraws the background: the lock is offered
+    assert pose["visible"] is False  # nor does it follow keypoints
     assert motions["samples"] == [["sway"], ["move left"]] and prompt["placeholder"].startswith("sway, move left")
     assert "demo (latent)" in hint
-    ofm, steps, _, keep_background, _, _, _ = events.select_model(session, str(weights_dir / "demo_motion"))[1:]
+    ofm, steps, _, keep_background, pose, _, _, _ = events.select_model(session, str(weights_dir / "demo_motion"))[1:]
     assert keep_background["visible"] is False and steps["value"] == 12 and session.model.endswith("demo_motion")
+    assert pose["visible"] is True
 
 
 def test_each_tab_animates_with_its_own_model(events, weights_dir):

@@ -309,6 +309,7 @@ class Engine:
         guidance_scale: float | None = None,
         keep_background: bool = False,
         drags: list[list[tuple]] | None = None,
+        keypoints=None,
         on_step: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
         model: str | None = None,
@@ -328,7 +329,16 @@ class Engine:
         cancel = cancel or threading.Event()
         with self._pipe_lock:
             if self._gpu_run is None:
-                settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags)
+                settings = (
+                    ofm,
+                    seed,
+                    num_frames,
+                    num_inference_steps,
+                    guidance_scale,
+                    keep_background,
+                    drags,
+                    keypoints,
+                )
                 return self._animate_now(image, regions, settings, on_step=on_step, cancel=cancel, model=model)
             # ZeroGPU runs the call in another process and pickles its arguments: plain values only, so no
             # per-step progress or cancel there.
@@ -342,6 +352,7 @@ class Engine:
                 guidance_scale,
                 bool(keep_background),
                 drags,
+                keypoints,
                 model,
             )
         return None if cancel.is_set() else frames
@@ -349,9 +360,9 @@ class Engine:
     def _animate_now(self, image, regions, settings: tuple, on_step=None, cancel=None, model=None):
         """`animate` on `model`'s pipeline within its pixel-frame budget (the caller holds the pipeline lock).
 
-        `settings`: (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags).
+        `settings`: (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags, keypoints).
         """
-        ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags = settings
+        ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags, keypoints = settings
         pipe = self.pipeline_for(model)
         return animate(
             pipe,
@@ -364,6 +375,7 @@ class Engine:
             guidance_scale=guidance_scale,
             keep_background=keep_background,
             drags=drags,
+            keypoints=keypoints,
             max_pixel_frames=self.pixel_frame_budget(pipe),
             on_step=on_step,
             cancel=cancel,
@@ -382,9 +394,10 @@ class Engine:
             guidance_scale,
             keep_background,
             drags=None,
+            keypoints=None,
             model=None,
         ):
-            settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags)
+            settings = (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags, keypoints)
             return self._animate_now(image, regions, settings, model=model)
 
         return run_on_gpu

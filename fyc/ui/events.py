@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -29,6 +30,7 @@ from fyc.inputs import (
     load_image_file,
     parse_regions,
 )
+from fyc.keypoints import keypoints_from_json, load_keypoints
 from fyc.ui.engine import Engine, ModelUnavailable
 from fyc.ui.outputs import OutputFiles
 from fyc.ui.overlay import draw_overlay
@@ -220,7 +222,7 @@ class AppEvents:
         """A model picked in the model picker: this visitor's generations use it, and the controls that depend on
         the model follow (strength range, steps, frames, background lock, the motions it knows).
 
-        Returns updates for (session, ofm, steps, frames, keep_background, prompt, motions, hint)."""
+        Returns updates for (session, ofm, steps, frames, keep_background, pose input, prompt, motions, hint)."""
         session.model = model or None
         try:
             self.engine.pipeline_for(session.model)
@@ -234,11 +236,32 @@ class AppEvents:
             gr.update(value=d.num_inference_steps),
             gr.update(maximum=d.max_frames, value=d.num_frames),
             gr.update(visible=not d.keeps_background),
+            gr.update(visible=d.follows_drags),
             gr.update(placeholder=prompt_placeholder(d.vocabulary)),
             gr.update(samples=[[word] for word in d.vocabulary], visible=bool(d.vocabulary)),
             f"Model: {dict((f, label) for label, f in self.engine.models()).get(model, model)}. "
             + (f"It knows {len(d.vocabulary)} motions (listed under the prompt). " if d.vocabulary else "")
             + f"Strength {d.ofm_range[0]:g}-{d.ofm_range[1]:g}.",
+        )
+
+    def set_pose(self, session: Session, pose_file):
+        """A pose sequence uploaded (keypoint JSON in the photo's pixels, `fyc.keypoints`) or removed (None)."""
+        if pose_file is None:
+            session.keypoints = None
+            return session, "Pose removed."
+        if not session.has_image:
+            raise user_error("Upload the photo first: the pose's keypoints are in its pixels.")
+        if not self.engine.defaults(session.model).follows_drags:
+            raise user_error("This model does not follow keypoints: pick the motion-field model.")
+        try:
+            tracks = load_keypoints(Path(pose_file))
+        except ValueError as error:
+            raise user_error(str(error)) from None
+        (width, height), (source_width, source_height) = session.size, session.source_size
+        session.keypoints = tracks.scaled(width / source_width, height / source_height)
+        return session, (
+            f"Pose: {len(tracks.positions)} keypoints over {tracks.num_frames} frames. Keypoints on a clicked object "
+            "follow their tracks; the others are ignored."
         )
 
     def apply_regions(self, session: Session, regions_json: str):
@@ -347,11 +370,13 @@ class AppEvents:
         fps=None,
         keep_background=True,
         loop=False,
+        keypoints_json=None,
         request: gr.Request = None,
         progress=gr.Progress(),
     ):
         """`/animate`: (image file, regions JSON in image pixels, ofm, seed, ...) → (mp4, gif, info); `loop` plays the
-        video forward then back, as the app's Loop box."""
+        video forward then back, as the app's Loop box; `keypoints_json` a pose sequence (`fyc.keypoints`) in the
+        image's pixels."""
         defaults = self.engine.defaults()
         try:
             image = load_image_file(image_file)
@@ -367,10 +392,16 @@ class AppEvents:
             )
             keep_background = check_flag("keep_background", keep_background)
             loop = check_flag("loop", loop)
-        except InputError as error:
+            tracks = (
+                keypoints_from_json(str(keypoints_json)) if keypoints_json and str(keypoints_json).strip() else None
+            )
+        except (InputError, ValueError) as error:
             raise user_error(str(error)) from None
         session = Session()
         session.set_image(image)  # downscales large images: never refused for size alone
+        if tracks is not None:
+            (w, h), (source_w, source_h) = session.size, session.source_size
+            session.keypoints = tracks.scaled(w / source_w, h / source_h)
         session.set_regions(regions)
         session.update_masks(self.engine.segment)
         for index, obj in enumerate(session.objects):
@@ -401,6 +432,7 @@ class AppEvents:
         Returns (mp4 path, gif path, info) or None if cancelled.
         """
         image, regions, drags, key = session.image, session.regions(), session.drags(), _session_key(request)
+        keypoints = session.keypoints
         cancel = threading.Event()
         with self._cancels_lock:
             self._cancels[key] = cancel
@@ -425,6 +457,7 @@ class AppEvents:
                 num_inference_steps=settings["num_inference_steps"],
                 keep_background=keep_background,
                 drags=drags,
+                keypoints=keypoints,
                 on_step=on_step,
                 cancel=cancel,
                 model=session.model,

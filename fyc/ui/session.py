@@ -17,6 +17,15 @@ class Session(ClickedImage):
 
     last_outputs: tuple[str, ...] = ()
     model: str | None = None  # the saved model folder this tab picked (`Engine.models`); None: the default
+    keypoints: object = None  # a pose sequence (`fyc.keypoints.KeypointTracks`) in working-copy pixels, or None
+
+    def set_image(self, image) -> None:
+        super().set_image(image)
+        self.keypoints = None  # a pose is placed on one photo
+
+    def reset(self) -> None:
+        super().reset()
+        self.keypoints = None
 
     def object_labels(self) -> list[str]:
         """One label per object for the object picker, e.g. "1 · sway", "2 · (no prompt yet)"."""
