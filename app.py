@@ -124,7 +124,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 *defaults.ofm_range,
                 value=defaults.ofm,
                 step=0.5,
-                label="Motion strength (OFM)",
+                label="Motion strength (OFM) of object 1",
                 info=OFM_HELP,
                 elem_id="ofm",
             )
@@ -267,7 +267,11 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
         clear_object.click(events.clear_object, [session], edit_outputs, **local)
         clear_all.click(events.clear_all, [session], edit_outputs, **local)
         add_object.click(events.add_object, [session], edit_outputs, **local)
-        objects.input(events.select_object, [session, objects], edit_outputs, **local)
+        objects.input(events.select_object, [session, objects], edit_outputs, **local).then(
+            events.selected_strength, [session], [ofm], **local
+        )
+        # Each object has its own strength: the slider is the selected object's.
+        ofm.change(events.set_strength, [session, ofm], [session], trigger_mode="always_last", **local)
         # .change, not .input: pasted or autofilled text counts too (setting the same prompt back is a no-op).
         prompt.change(
             events.set_prompt,

@@ -43,7 +43,7 @@ def animate(
     image,
     regions: list[Region],
     *,
-    ofm: float,
+    ofm: float | list[float],
     seed: int = 0,
     num_frames: int = 16,
     num_inference_steps: int | None = None,
@@ -62,8 +62,10 @@ def animate(
     Args:
         image: the still image (RGB uint8 array or PIL image); the regions' masks are at its size.
         regions: what moves, each `Region(mask, prompt)`; where they overlap the later one wins.
-        ofm, num_frames, num_inference_steps, guidance_scale: as the pipeline takes them (steps and guidance None:
-            the model's own, `fyc.model_settings`).
+        ofm: the motion strength, one for all regions or one per region (motion-field model; the latent model
+            takes one).
+        num_frames, num_inference_steps, guidance_scale: as the pipeline takes them (steps and guidance None: the
+            model's own, `fyc.model_settings`).
         seed: seeds a CPU generator, so a seed gives the same video on every device.
         keep_background: paste `image` outside the regions, widened by `background_margin_px` (latent model only:
             the motion-field renderer keeps every pixel outside the regions exact, and a margin would cut off an
@@ -105,11 +107,19 @@ def animate(
                 pipeline._interrupt = True
             return callback_kwargs
 
+    strengths = [float(v) for v in np.atleast_1d(ofm)]
+    if len(strengths) not in (1, len(regions)):
+        raise InputError(f"give one strength for all regions or one per region ({len(regions)}), got {len(strengths)}")
+    if len(set(strengths)) > 1 and not field_model:
+        raise InputError(
+            f"{settings.name[0].upper()}{settings.name[1:]} moves every object with one strength: give them the "
+            "same strength, or use the motion-field model (weights/demo_motion), which takes one per object."
+        )
     field_kwargs = {"trajectories": trajectories, "max_side": int(max_side)} if field_model else {}
     output = pipe(
         image,
         regions=regions,
-        ofm=float(ofm),
+        ofm=strengths if len(set(strengths)) > 1 else strengths[0],
         num_frames=int(num_frames),
         num_inference_steps=int(settings.num_inference_steps if num_inference_steps is None else num_inference_steps),
         guidance_scale=guidance_scale,

@@ -37,6 +37,7 @@ class ClickedObject:
     mask: np.ndarray | None = None  # bool (H, W) at the working size, None until segmented
     drags: list[tuple[float, float, float, float]] = field(default_factory=list)  # (x0, y0, x1, y1), working px
     added: list[str] = field(default_factory=list)  # "point" or "drag", in the order they were added (for undo)
+    ofm: float | None = None  # its own motion strength; None: the one given for all objects
 
     @property
     def has_mask(self) -> bool:
@@ -220,6 +221,10 @@ class ClickedImage:
         overlap, the pipeline gives the pixels to the later one (`fyc.region.exclusive_masks`)."""
         return [Region(obj.mask, obj.prompt) for obj in self.objects if obj.has_mask and obj.prompt]
 
+    def strengths(self, default: float) -> list[float]:
+        """Each of `regions()`' motion strength: its own, else `default`."""
+        return [default if obj.ofm is None else obj.ofm for obj in self.objects if obj.has_mask and obj.prompt]
+
     def drags(self) -> list[list[tuple[float, float, float, float]]]:
         """Each of `regions()`' drags (working-copy pixels), in the same order."""
         return [list(obj.drags) for obj in self.objects if obj.has_mask and obj.prompt]
@@ -235,12 +240,15 @@ class ClickedImage:
     # ---- regions in the API's format ---------------------------------------------------------------
 
     def to_list(self) -> list[dict]:
-        """Objects with clicks as `[{"points": [[x, y, label], ...], "prompt": ...}]` in source pixels."""
+        """Objects with clicks as `[{"points": [[x, y, label], ...], "prompt": ...}]` in source pixels (plus "ofm" and
+        "drags" where an object has them)."""
         out = []
         for obj in self.objects:
             if obj.points:
                 points = [[*self.to_source(x, y), label] for x, y, label in obj.points]
                 out.append({"points": points, "prompt": obj.prompt})
+                if obj.ofm is not None:
+                    out[-1]["ofm"] = obj.ofm
                 if obj.drags:
                     out[-1]["drags"] = [[round(v, 1) for v in self._scale(drag, to_source=True)] for drag in obj.drags]
         return out
@@ -257,6 +265,7 @@ class ClickedImage:
                 points=[(*self.to_working(x, y), int(label)) for x, y, label in region["points"]],
                 prompt=region.get("prompt", "").strip(),
                 drags=[self._scale(drag) for drag in region.get("drags", [])],
+                ofm=region.get("ofm"),
             )
             for region in regions
         ] or [ClickedObject()]

@@ -130,7 +130,7 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
     Accepts a JSON string or the already-parsed list: `[{"points": [[x, y, label], ...], "prompt": "sway"}]`
     with x, y in image pixels (origin top-left) and label 1 = include, 0 = exclude (`[x, y]` means include). A region
     may add `"drags": [[x0, y0, x1, y1], ...]`: the point at (x0, y0) ends at (x1, y1) on the last frame (the
-    motion-field model follows them).
+    motion-field model follows them), and `"ofm": 6`: its own motion strength instead of the request's.
 
     Returns:
         A list of `{"points": [(x, y, label), ...], "prompt": str}` with ints and stripped prompts, plus
@@ -203,6 +203,8 @@ def parse_regions(regions_json, width: int, height: int) -> list[dict]:
         parsed.append({"points": checked, "prompt": check_prompt(prompt, f"Region {r}'s prompt")})
         if region.get("drags"):
             parsed[-1]["drags"] = check_drags(region["drags"], width, height, f"Region {r}")
+        if region.get("ofm") is not None:
+            parsed[-1]["ofm"] = check_ofm(region["ofm"], name=f"Region {r}'s ofm")
     return parsed
 
 
@@ -283,16 +285,17 @@ def check_points(points, image_size: tuple[int, int]) -> list[tuple[float, float
     return checked
 
 
-def check_ofm(ofm, low: float = OFM_MIN, high: float = OFM_MAX) -> float:
+def check_ofm(ofm, low: float = OFM_MIN, high: float = OFM_MAX, name: str = "ofm") -> float:
     """The motion strength as a float inside the slider's range: [low, high], the model's own
-    (`fyc.model_settings.ModelSettings.ofm_range`) or, by default, the latent model's."""
+    (`fyc.model_settings.ModelSettings.ofm_range`) or, by default, the latent model's. `name` says which value in
+    the message."""
     try:
         value = float(ofm)
     except (TypeError, ValueError):
-        raise InputError(f"ofm must be a number between {low:g} and {high:g}; got {ofm!r}.") from None
+        raise InputError(f"{name} must be a number between {low:g} and {high:g}; got {ofm!r}.") from None
     if not math.isfinite(value) or not low <= value <= high:
         raise InputError(
-            f"ofm must be between {low:g} and {high:g} for this model (pixels per frame at 256-px width); got {ofm}."
+            f"{name} must be between {low:g} and {high:g} for this model (pixels per frame at 256-px width); got {ofm}."
         )
     return value
 

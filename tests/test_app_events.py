@@ -498,3 +498,34 @@ def test_a_pose_file_with_a_model_that_ignores_keypoints_says_so(events, photo, 
     pose.write_text('{"frames": [{"hand": [30, 32]}, {"hand": [40, 24]}]}')
     with pytest.raises(gr.Error, match="does not follow keypoints"):
         events.set_pose(clicked_session(events, photo), str(pose))
+
+
+def test_each_object_keeps_its_own_strength(photo, tmp_path):
+    from tiny import make_tiny_field_pipeline
+
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    session = clicked_session(events, photo, prompt="move left")
+    events.set_strength(session, 2)
+    events.add_object(session)
+    events.click(session, "Include", select(85, 32))  # a second object: the right half's edge
+    session.set_prompt("move left")
+    events.set_strength(session, 9)
+    events.select_object(session, 0)
+    assert events.selected_strength(session)["value"] == 2
+    regions = json_regions(session.to_json())
+    assert [r.get("ofm") for r in regions] == [2, 9]
+    video, *_, hint = events.generate(session, None, 2, 0, **FAST, keep_background=False)
+    assert "OFM 2, 9" in hint
+    assert session.strengths(4) == [2, 9]  # the calibration to each asked strength is test_motion_pipeline's
+
+
+def test_the_latent_model_refuses_two_strengths(events, photo):
+    session = clicked_session(events, photo)
+    session.current.ofm = 2
+    events.add_object(session)
+    events.click(session, "Include", select(85, 32))
+    session.set_prompt("sway")
+    with pytest.raises(gr.Error, match="one strength"):
+        events.generate(session, None, 9, 0, **FAST, keep_background=False)

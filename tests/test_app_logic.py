@@ -125,6 +125,13 @@ def test_state_is_per_instance():
 # ---- input checks --------------------------------------------------------------------------------------
 
 
+def test_a_region_may_carry_its_own_strength():
+    (region,) = parse_regions('[{"points": [[10, 20, 1]], "prompt": "sway", "ofm": 6}]', 64, 48)
+    assert region["ofm"] == 6.0
+    with pytest.raises(InputError, match="Region 1's ofm must be between 0 and 20"):
+        parse_regions('[{"points": [[10, 20, 1]], "prompt": "sway", "ofm": 50}]', 64, 48)
+
+
 def test_parse_regions_accepts_the_api_format():
     regions = parse_regions('[{"points": [[10, 20, 1], [30.7, 40, 0], [5, 5]], "prompt": " sway "}]', 64, 48)
     assert regions == [{"points": [(10, 20, 1), (30, 40, 0), (5, 5, 1)], "prompt": "sway"}]

@@ -315,6 +315,7 @@ class AppEvents:
             raise user_error(problem)
         try:
             settings = self._check_settings(ofm, seed, num_inference_steps, num_frames, fps, session.model)
+            session.current.ofm = settings["ofm"]  # the slider is the selected object's, as the prompt box
         except InputError as error:
             raise user_error(str(error)) from None
         self.outputs.discard(session.last_outputs)
@@ -325,9 +326,10 @@ class AppEvents:
         mp4, gif, info = result
         session.last_outputs = (mp4, gif)
         width, height = info["size"]
+        strength = ", ".join(f"{v:g}" for v in np.atleast_1d(info["ofm"]))
         hint = (
             f"Done in {info['seconds']:.1f} s: {info['num_frames']} frames at {width}×{height}, "
-            f"OFM {info['ofm']:g}, seed {info['seed']}. Change the seed for a different take."
+            f"OFM {strength}, seed {info['seed']}. Change the seed for a different take."
         )
         notes = self.engine.prompt_notes((region.prompt for region in session.regions()), session.model)
         if notes:
@@ -416,6 +418,19 @@ class AppEvents:
         info["regions"] = session.to_list()
         return mp4, gif, info
 
+    def set_strength(self, session: Session, ofm):
+        """The strength slider moved: it is the selected object's own strength from now on."""
+        if session.has_image and ofm is not None:
+            session.current.ofm = float(ofm)
+        return session
+
+    def selected_strength(self, session: Session):
+        """The slider after another object was picked: that object's strength (unchanged when it has none yet) and
+        the label naming it."""
+        value = session.current.ofm
+        label = f"Motion strength (OFM) of object {session.selected + 1}"
+        return gr.update(label=label) if value is None else gr.update(value=value, label=label)
+
     def _check_settings(self, ofm, seed, num_inference_steps, num_frames, fps, model=None) -> dict:
         defaults = self.engine.defaults(model)
         return {
@@ -433,6 +448,15 @@ class AppEvents:
         """
         image, regions, drags, key = session.image, session.regions(), session.drags(), _session_key(request)
         keypoints = session.keypoints
+        low, high = self.engine.defaults(session.model).ofm_range
+        try:
+            strengths = [
+                check_ofm(v, low, high, name=f"The strength of object {i + 1}")
+                for i, v in enumerate(session.strengths(settings["ofm"]))
+            ]
+        except InputError as error:
+            raise user_error(str(error)) from None
+        settings = {**settings, "ofm": strengths[0] if len(set(strengths)) == 1 else strengths}
         cancel = threading.Event()
         with self._cancels_lock:
             self._cancels[key] = cancel
