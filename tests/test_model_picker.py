@@ -43,6 +43,9 @@ def test_models_are_listed_default_first_and_picking_one_sets_its_controls(event
     assert [folder for _, folder in models] == [str(weights_dir / "demo_motion"), str(weights_dir / "demo")]
     assert [label.rpartition("(")[2] for label, _ in models] == ["motion fields)", "latent)"]
     session = Session()
+    session.current.ofm = 16  # set with the latent model's range (0-20)
+    out = events.select_model(session, str(weights_dir / "demo_motion"))
+    assert session.current.ofm == 12  # brought into the motion-field model's 0.5-12
     out = events.select_model(session, str(weights_dir / "demo"))
     assert session.model == str(weights_dir / "demo")
     ofm, steps, _, keep_background, pose, prompt, motions, hint = out[1:]

@@ -230,6 +230,11 @@ class AppEvents:
             session.model = None
             raise user_error(f"That model could not be loaded: {error}") from None
         d = self.engine.defaults(session.model)
+        low, high = d.ofm_range
+        for obj in session.objects:  # strengths set for the other model, brought into this one's range
+            if obj.ofm is not None:
+                obj.ofm = min(max(obj.ofm, low), high)
+        label = next((name for name, folder in self.engine.models() if folder == model), model)
         return (
             session,
             gr.update(minimum=d.ofm_range[0], maximum=d.ofm_range[1], value=d.ofm),
@@ -239,7 +244,7 @@ class AppEvents:
             gr.update(visible=d.follows_drags),
             gr.update(placeholder=prompt_placeholder(d.vocabulary)),
             gr.update(samples=[[word] for word in d.vocabulary], visible=bool(d.vocabulary)),
-            f"Model: {dict((f, label) for label, f in self.engine.models()).get(model, model)}. "
+            f"Model: {label}. "
             + (f"It knows {len(d.vocabulary)} motions (listed under the prompt). " if d.vocabulary else "")
             + f"Strength {d.ofm_range[0]:g}-{d.ofm_range[1]:g}.",
         )
