@@ -197,8 +197,10 @@ class Engine:
 
     def pipeline_for(self, model: str | None = None):
         """The pipeline of `model` (a folder from `models`); None or the default's folder: `pipeline`."""
+        if model is None:  # most calls: no folder scan
+            return self.pipeline
         choices = [folder for _, folder in self.models()]
-        if model is None or not choices or model == choices[0]:
+        if not choices or model == choices[0]:
             return self.pipeline
         if model not in choices:
             raise ModelUnavailable(ModelProblem(f"no model {model!r} here", "Pick one of the listed models."))
