@@ -11,8 +11,15 @@ outside the clicked regions the true field is zero, so leakage is measured on th
 (`fyc.render`) inverts it.
 
 Units: pixels at the 256-px-wide reference of `fyc.flow` (`REFERENCE_WIDTH`), so the OFM of a clip is a function
-of its fields (`field_ofm`) in the unit the slider, the training labels and `fyc.flow.measure_ofm` use. For
-diffusion the fields are divided by `FIELD_SCALE`.
+of its fields (`field_ofm`) in the unit the slider, the training labels and `fyc.flow.measure_ofm` use.
+
+What is denoised (`normalise` / `denormalise`): each frame's increment over the frame before (the velocity
+`fields[t] - fields[t - 1]`), divided by `VELOCITY_SCALE`; the displacement is their running sum. A steady motion
+(a move, a turn, a zoom) is then the same value on every frame. Denoised as displacements, the network had to multiply
+a speed read from the prompt by the frame index, which convolutions shared across frames do poorly: at 1 400 steps
+its trajectories were squeezed towards their mean (frame 1 overshot, the last frame fell short) and jittered, on the
+generator's own clips as on held-out photos. Hints stay displacements (`FIELD_SCALE`): a drag names where a point
+ends, not how fast it goes.
 """
 
 from __future__ import annotations
@@ -26,9 +33,12 @@ import torch.nn.functional as F
 
 from .flow import REFERENCE_WIDTH
 
-# Reference px a unit of the normalised field stands for: the largest displacements the vocabulary reaches
+# Reference px a unit of a hint's displacement stands for: the largest displacements the vocabulary reaches
 # (12 px/frame for 15 frames) land near 6, small in-place motions near 0.1.
 FIELD_SCALE = 32.0
+# Reference px/frame a unit of the denoised velocity stands for: the vocabulary's fastest steady motion (12 px/frame)
+# lands at 2, the rim of a wide wag at about 6.
+VELOCITY_SCALE = 6.0
 GRID_SHORT_SIDE = 16  # cells along the image's short side
 GRID_MULTIPLE = 4  # the UNet halves the grid twice
 HINT_CHANNELS = 3  # per frame: target dx, dy (normalised) and a 0/1 "given" flag, painted at the point's cell
@@ -100,12 +110,16 @@ def field_ofm(fields: np.ndarray, cells: np.ndarray | None = None, threshold: fl
     return field_speed(fields, moving if cells is None else moving & cells)
 
 
-def normalise(fields):
-    return fields / FIELD_SCALE
+def normalise(fields: np.ndarray) -> np.ndarray:
+    """Displacements (..., F, 2, h, w) in reference px → what the model denoises: per-frame increments over the
+    previous frame divided by `VELOCITY_SCALE` (frame 0's increment is its own displacement, zero in every clip)."""
+    fields = np.asarray(fields, np.float32)
+    return np.concatenate([fields[..., :1, :, :, :], np.diff(fields, axis=-4)], axis=-4) / VELOCITY_SCALE
 
 
-def denormalise(fields):
-    return fields * FIELD_SCALE
+def denormalise(values: np.ndarray) -> np.ndarray:
+    """The inverse of `normalise`: the running sum of the increments over frames, in reference px."""
+    return np.cumsum(np.asarray(values, np.float32) * VELOCITY_SCALE, axis=-4)
 
 
 def upsample_fields(fields: np.ndarray, height: int, width: int) -> np.ndarray:

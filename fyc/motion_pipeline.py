@@ -235,6 +235,7 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
         elif tuple(latents.shape) != shape:
             raise ValueError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
         latents = latents.to(device, dtype) * self.scheduler.init_noise_sigma
+        latents[:, :, 0] = 0  # as in training, where frame 0 is never noised
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):

@@ -8,14 +8,17 @@ from fyc.data.field_clips import FieldClipDataset, appearance, generate_field_cl
 from fyc.data.field_motions import FIELD_MOTION_CLASS_NAMES, FIELD_PROMPT_TO_CLASS, displacement, draw_params, geometry
 from fyc.motion_field import (
     FIELD_SCALE,
+    VELOCITY_SCALE,
     Trajectory,
     build_field_condition,
     cell_centres,
+    denormalise,
     field_ofm,
     fields_from_affine,
     fields_from_flow,
     grid_size,
     hint_channels,
+    normalise,
     region_coverage,
     sample_hints,
     upsample_fields,
@@ -111,6 +114,21 @@ def test_sampled_hints_come_from_the_true_fields():
     np.testing.assert_allclose(
         hints[:2][:, given], (clip.fields.transpose(1, 0, 2, 3) / FIELD_SCALE)[:, given], rtol=1e-6
     )
+
+
+def test_the_model_denoises_increments_and_their_running_sum_is_the_field():
+    clip = generate_field_clip(5, motion_class="move_right", speed=4.0)
+    values = normalise(clip.fields)
+    # A steady move is one value on every frame after frame 0 (nothing to multiply by the frame index).
+    cells = region_coverage(clip.region_masks, (16, 16))[0] >= 0.5
+    steady = values[1:, 0][:, cells]
+    np.testing.assert_allclose(steady, steady[:1].repeat(len(steady), 0), atol=1e-4)
+    assert steady.mean() == pytest.approx(4.0 / VELOCITY_SCALE, rel=0.1)
+    assert np.all(values[0] == 0)
+    np.testing.assert_allclose(denormalise(values), clip.fields, atol=1e-4)
+    # Batched, frames on axis -4 as the pipeline holds them.
+    batch = np.stack([clip.fields, -clip.fields])
+    np.testing.assert_allclose(denormalise(normalise(batch)), batch, atol=1e-4)
 
 
 def test_fields_from_flow_track_a_moving_square():
