@@ -51,6 +51,8 @@ def animate(
     keep_background: bool = False,
     drags: list[list[tuple[float, float, float, float]]] | None = None,
     keypoints=None,
+    control_frames=None,
+    controlnet_conditioning_scale: float = 1.0,
     max_side: int = DEFAULT_MAX_SIDE,
     max_pixel_frames: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
@@ -72,6 +74,9 @@ def animate(
             object that moves farther).
         drags: per region, `(x0, y0, x1, y1)` drags in `image`'s pixels: the point at (x0, y0) ends at (x1, y1) on the
             last frame (motion-field model; the latent model refuses them).
+        control_frames: latent model with a ControlNet (`pipe.controlnet`, `fyc.controlnet`): one control image per
+            frame (a pose sequence's renderings, ...): a list, a folder or a video file; it steers the regions.
+        controlnet_conditioning_scale: how strongly the control frames steer (0: not at all).
         keypoints: a pose sequence (`fyc.keypoints.load_keypoints`: a JSON path or string, parsed data or
             `KeypointTracks`) in `image`'s pixels; each keypoint inside a region follows its track (motion-field model).
         max_side: long side of a motion-field video (the photo's size when smaller).
@@ -116,6 +121,8 @@ def animate(
             "same strength, or use the motion-field model (weights/demo_motion), which takes one per object."
         )
     field_kwargs = {"trajectories": trajectories, "max_side": int(max_side)} if field_model else {}
+    if control_frames is not None:
+        field_kwargs.update(_control_kwargs(pipe, settings, control_frames, controlnet_conditioning_scale))
     output = pipe(
         image,
         regions=regions,
@@ -135,6 +142,22 @@ def animate(
         union = np.logical_or.reduce([np.asarray(region.mask, bool) for region in regions])
         frames = composite_background(frames, image, union, dilate_px=background_margin_px(*frames.shape[1:3]))
     return frames
+
+
+def _control_kwargs(pipe, settings, control_frames, scale: float) -> dict:
+    if settings.kind == MOTION_FIELD:
+        raise InputError(
+            f"{settings.name[0].upper()}{settings.name[1:]} follows a pose as keypoints, not as images: give the pose "
+            "sequence as keypoint JSON (--keypoints), or use a latent model with a ControlNet for control frames."
+        )
+    if getattr(pipe, "controlnet", None) is None:
+        from fyc.weight_sources import download_command
+
+        raise InputError(
+            "control frames need a ControlNet: fetch the openpose one with "
+            f"`{download_command('controlnet-openpose')}` and pass --controlnet (or set pipe.controlnet)."
+        )
+    return {"control_frames": control_frames, "controlnet_conditioning_scale": float(scale)}
 
 
 def _with_keypoints(trajectories, keypoints, regions, num_frames: int, settings):

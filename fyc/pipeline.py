@@ -76,10 +76,12 @@ class FollowYourClickPipeline(DiffusionPipeline):
             scheduler can be swapped in (`pipe.scheduler = DPMSolverMultistepScheduler.from_config(...)`).
         default_guidance_scale (`float`): the guidance used when a call does not choose one.
         motion_vocabulary (`list[str]`, *optional*): the canonical prompts of the motions it was trained on.
+        controlnet (`ControlNetModel` or a list of them, *optional*): steers the regions with control frames (a pose
+            sequence, edges, depth; `fyc.controlnet`); its residuals act inside the regions only.
     """
 
     model_cpu_offload_seq = "text_encoder->vae->unet"
-    _optional_components = []
+    _optional_components = ["controlnet"]
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
 
     def __init__(
@@ -91,9 +93,19 @@ class FollowYourClickPipeline(DiffusionPipeline):
         scheduler: KarrasDiffusionSchedulers,
         default_guidance_scale: float = 7.5,
         motion_vocabulary: list[str] | None = None,
+        controlnet=None,
     ):
         super().__init__()
-        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        from .controlnet import as_controlnet
+
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=scheduler,
+            controlnet=as_controlnet(controlnet),
+        )
         # Stored in model_index.json (as SDXL stores `force_zeros_for_empty_prompt`): the guidance this model was
         # measured best at, used whenever a caller does not choose one. The paper's 7.5 unless a model says otherwise.
         # The vocabulary: the canonical prompts of the motions it was trained on, empty when it does not say (a
@@ -285,6 +297,10 @@ class FollowYourClickPipeline(DiffusionPipeline):
         callback_on_step_end: Callable[[DiffusionPipeline, int, int, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],
         decode_chunk_size: int = 16,
+        control_frames=None,
+        controlnet_conditioning_scale: float | list[float] = 1.0,
+        control_guidance_start: float | list[float] = 0.0,
+        control_guidance_end: float | list[float] = 1.0,
     ):
         r"""
         Animate the regions of `image`.
@@ -316,6 +332,11 @@ class FollowYourClickPipeline(DiffusionPipeline):
                 replace tensors listed in `callback_on_step_end_tensor_inputs` and may set `pipe._interrupt`. With
                 the UNet's `latent_residual`, the latents it sees are residuals (frame minus the first-frame latent).
             decode_chunk_size: frames decoded by the VAE at a time (lower saves memory).
+            control_frames: with a `controlnet`, one control image per frame (a pose sequence, ...): a list of images,
+                a folder of images or a video file; stretched or thinned evenly in time to `num_frames` and resized to
+                the video's size. With several ControlNets, a list of such sequences, one per ControlNet.
+            controlnet_conditioning_scale: how strongly the ControlNet steers (0: as without it); one per ControlNet.
+            control_guidance_start, control_guidance_end: the share of the denoising steps in which it acts.
 
         Examples:
 
@@ -325,6 +346,11 @@ class FollowYourClickPipeline(DiffusionPipeline):
         self.check_inputs(
             image, regions, ofm, num_frames, height, width, output_type, callback_on_step_end_tensor_inputs
         )
+        if control_frames is not None and self.controlnet is None:
+            raise ValueError(
+                "control_frames need a ControlNet: load one with fyc.controlnet.load_controlnet() and pass it as "
+                "FollowYourClickPipeline(..., controlnet=...) or pipe.register_modules(controlnet=...)"
+            )
         if guidance_scale is None:
             guidance_scale = self.config.default_guidance_scale
         self._guidance_scale = guidance_scale
@@ -384,6 +410,16 @@ class FollowYourClickPipeline(DiffusionPipeline):
         known_first_frame = torch.zeros_like(first_frame_latent) if residual else first_frame_latent
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         num_warmup_steps = len(timesteps) - num_inference_steps * self.scheduler.order
+        control = self._prepare_control(
+            control_frames,
+            num_frames,
+            height,
+            width,
+            len(timesteps),
+            controlnet_conditioning_scale,
+            control_guidance_start,
+            control_guidance_end,
+        )
 
         # 5. Denoising loop.
         with self.progress_bar(total=num_inference_steps) as progress_bar:
@@ -393,12 +429,30 @@ class FollowYourClickPipeline(DiffusionPipeline):
                 model_input = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
                 model_input = self.scheduler.scale_model_input(model_input, t)
                 model_input = torch.cat([model_input, condition], dim=1)
+                residuals = {}
+                if control is not None:
+                    from .controlnet import controlnet_residuals
+
+                    seen = latents + first_frame_latent[:, :, None] if residual else latents
+                    seen = torch.cat([seen] * 2) if self.do_classifier_free_guidance else seen
+                    images, scales = control
+                    down, mid = controlnet_residuals(
+                        self.controlnet,
+                        self.scheduler.scale_model_input(seen, t),
+                        t,
+                        text,
+                        images,
+                        scales[i],
+                        union_latent,
+                    )
+                    residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
                 noise_pred = self.unet(
                     model_input,
                     t,
                     encoder_hidden_states=text,
                     ofm=ofm_values,
                     **region_kwargs,
+                    **residuals,
                 ).sample
                 if self.do_classifier_free_guidance:
                     noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)
@@ -433,6 +487,31 @@ class FollowYourClickPipeline(DiffusionPipeline):
         if not return_dict:
             return (video,)
         return FollowYourClickPipelineOutput(frames=video)
+
+    def _prepare_control(self, control_frames, num_frames, height, width, num_steps, scale, start, end):
+        """(per ControlNet the (F, 3, H, W) control frames, per step per ControlNet the scale) or None."""
+        if control_frames is None:
+            return None
+        from .controlnet import control_tensor, guidance_keep, nets
+
+        count = len(nets(self.controlnet))
+        sequences = [control_frames] if count == 1 else list(control_frames)
+        if len(sequences) != count:
+            raise ValueError(f"{count} ControlNets need {count} control sequences, got {len(sequences)}")
+
+        def per_net(value, name):
+            values = list(value) if isinstance(value, (list, tuple)) else [value] * count
+            if len(values) != count:
+                raise ValueError(f"{name} has {len(values)} values for {count} ControlNets")
+            return [float(v) for v in values]
+
+        scales = per_net(scale, "controlnet_conditioning_scale")
+        starts, ends = per_net(start, "control_guidance_start"), per_net(end, "control_guidance_end")
+        if any(not 0 <= s < e <= 1 for s, e in zip(starts, ends)):
+            raise ValueError(f"control guidance needs 0 <= start < end <= 1, got {starts} and {ends}")
+        images = [control_tensor(sequence, num_frames, height, width) for sequence in sequences]
+        keep = guidance_keep(num_steps, starts, ends)
+        return images, [[s * k for s, k in zip(scales, step)] for step in keep]
 
     def _pin_first_frame(self, latents, first_frame_latent, noise, timesteps, i):
         """Frame 0 is the input: after each step, set its latent to the input's latent noised to the next

@@ -30,7 +30,7 @@ DEMO_DIR = "demo"
 DEMO_MOTION_DIR = "demo_motion"
 SHIPPED_DIRS = (DEMO_MOTION_DIR, DEMO_DIR)  # committed with the repository, in the order they are preferred
 SAM_DIR = "sam"
-BUILDING_BLOCK_DIRS = {"sd15", "animatediff", "pia", SAM_DIR}
+BUILDING_BLOCK_DIRS = {"sd15", "animatediff", "pia", "controlnet", SAM_DIR}
 
 
 def weights_root(weights_dir: str | Path | None = None) -> Path:
@@ -138,6 +138,15 @@ SOURCES: dict[str, WeightsSource] = {
             repo_id="openmmlab/PIA-condition-adapter",
             allow_patterns=_ADAPTER_FILES,
             approx_size="1.8 GB",
+            required=_ADAPTER_FILES,
+        ),
+        WeightsSource(
+            "controlnet-openpose",
+            "ControlNet 1.1 openpose for SD 1.5 (diffusers ControlNetModel): pose sequences on the latent path",
+            "controlnet/openpose",
+            repo_id="lllyasviel/control_v11p_sd15_openpose",
+            allow_patterns=_ADAPTER_FILES,
+            approx_size="1.4 GB",
             required=_ADAPTER_FILES,
         ),
         WeightsSource(

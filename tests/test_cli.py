@@ -234,3 +234,26 @@ def test_keypoints_file(saved_field_pipeline, saved_pipeline, photo_file, tmp_pa
     pose.write_text('{"frames": [{"hand": [5, 5]}, {"hand": [6, 6]}]}')  # on the background
     assert main(base + ["--weights", str(saved_field_pipeline), "-o", str(out)]) == 2
     assert "none of them is inside a clicked region" in capsys.readouterr().err
+
+
+def test_control_frames_through_a_controlnet(saved_field_pipeline, saved_pipeline, photo_file, tmp_path, capsys):
+    from fyc.controlnet import controlnet_like
+    from fyc.weights import load_pipeline
+
+    pipe = load_pipeline(saved_pipeline)
+    controlnet_like(pipe.unet, pipe.vae_scale_factor, seed=0).save_pretrained(tmp_path / "controlnet")
+    pose = tmp_path / "pose"
+    pose.mkdir()
+    for i in range(3):
+        frame = np.zeros((90, 150, 3), np.uint8)
+        frame[30 - 5 * i : 34 - 5 * i, 40:90] = 255
+        PIL.Image.fromarray(frame).save(pose / f"{i}.png")
+    base = [*animate_nod(photo_file), "--frames", "4", "--steps", "1", "--control-frames", str(pose)]
+    out = tmp_path / "control.mp4"
+    code = main(base + ["--weights", str(saved_pipeline), "--controlnet", str(tmp_path / "controlnet"), "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert read_video(out)[0].shape[0] == 4
+    assert main(base + ["--weights", str(saved_pipeline), "--controlnet", str(tmp_path / "none"), "-o", str(out)]) == 2
+    assert "fyc download controlnet-openpose" in capsys.readouterr().err
+    assert main(base + ["--weights", str(saved_field_pipeline), "-o", str(out)]) == 2
+    assert "keypoint JSON (--keypoints)" in capsys.readouterr().err

@@ -112,6 +112,23 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "(frame 0 = the photo); each keypoint inside an object follows its track",
     )
     parser.add_argument(
+        "--control-frames",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="latent model: control images, one per frame (a folder of images or a video file; e.g. an openpose "
+        "sequence), stretched to the frame count; they steer the objects through a ControlNet (--controlnet)",
+    )
+    parser.add_argument(
+        "--controlnet",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the ControlNet for --control-frames: a diffusers folder or a weights file "
+        "(default weights/controlnet/openpose, from `python -m fyc download controlnet-openpose`)",
+    )
+    parser.add_argument("--control-scale", type=float, default=1.0, help="ControlNet conditioning scale (default 1)")
+    parser.add_argument(
         "--max-side",
         type=int,
         default=1024,
@@ -157,7 +174,7 @@ def run(args) -> int:
         load_image_file,
     )
     from fyc.keypoints import load_keypoints
-    from fyc.model_settings import model_settings
+    from fyc.model_settings import MOTION_FIELD, model_settings
     from fyc.prompt_vocabulary import unfamiliar_prompt_note
     from fyc.weights import describe, load_pipeline
 
@@ -225,6 +242,10 @@ def run(args) -> int:
                 )
         pipe = load_pipeline(args.weights)  # names a missing or damaged file; refuses pickled code
         settings = model_settings(pipe)
+        if args.control_frames is not None and settings.kind != MOTION_FIELD:
+            from fyc.controlnet import load_controlnet
+
+            pipe.register_modules(controlnet=load_controlnet(args.controlnet, torch_dtype=pipe.unet.dtype))
         ofm = check_ofm(settings.ofm_default if args.ofm is None else args.ofm, *settings.ofm_range)
         drags = _drags_on_working_copy(clicked, objects)
         keypoints = None
@@ -248,6 +269,8 @@ def run(args) -> int:
             keep_background=args.keep_background,
             drags=drags,
             keypoints=keypoints,
+            control_frames=args.control_frames,
+            controlnet_conditioning_scale=args.control_scale,
             max_side=args.max_side,
             max_pixel_frames=settings.pixel_frame_budget,
         )
