@@ -137,16 +137,17 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 "margin). Off: the model's raw output.",
             )
             loop = gr.Checkbox(False, label="Loop", info="Play forward then back, so that any motion loops.")
-            with gr.Group(visible=defaults.follows_drags) as pose_group:
+            with gr.Group(visible=defaults.follows_drags or defaults.follows_control_frames) as pose_group:
                 pose = gr.File(
                     label="Pose sequence (optional)",
-                    file_types=[".json"],
+                    file_types=[".json", ".mp4", ".webm", ".gif", ".mov"],
                     type="filepath",
                     elem_id="pose",
                 )
                 gr.Markdown(
                     'Keypoint JSON in the photo\'s pixels, `{"frames": [{"wrist": [x, y], ...}, ...]}`, frame 0 as in '
-                    "the photo: keypoints on a clicked object follow their tracks.",
+                    "the photo: keypoints on a clicked object follow their tracks (motion-field model). A latent model "
+                    "with a ControlNet takes a pose video (one control image per frame) instead.",
                 )
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)

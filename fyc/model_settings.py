@@ -35,7 +35,8 @@ class ModelSettings:
         ofm_default: the strength a first try uses.
         keeps_background: whether every pixel outside the regions is the photo's own by construction (the motion-field
             renderer), so pasting the photo back ("keep background still") has nothing to do.
-        follows_drags: whether it takes drags (`fyc.motion_field.Trajectory`).
+        follows_drags: whether it takes drags (`fyc.motion_field.Trajectory`) and keypoint tracks.
+        follows_control_frames: whether it takes control frames (a latent pipeline with a `controlnet`).
         vocabulary: the canonical prompts of the motions it was trained on (empty when it does not say).
         max_frames: frames its motion module can attend over.
         pixel_frame_budget: the most frames x height x width of one video it is asked for by default.
@@ -48,6 +49,7 @@ class ModelSettings:
     ofm_default: float
     keeps_background: bool
     follows_drags: bool
+    follows_control_frames: bool
     vocabulary: tuple[str, ...]
     max_frames: int
     pixel_frame_budget: int
@@ -80,6 +82,7 @@ def model_settings(pipe) -> ModelSettings:
             ofm_default=min(max(4.0, low), high),
             keeps_background=True,
             follows_drags=True,
+            follows_control_frames=False,
             vocabulary=tuple(getattr(config, "motion_vocabulary", None) or ()),
             max_frames=max_frames,
             pixel_frame_budget=RENDERED_PIXEL_FRAME_BUDGET,
@@ -92,6 +95,7 @@ def model_settings(pipe) -> ModelSettings:
         ofm_default=OFM_DEFAULT,
         keeps_background=False,
         follows_drags=False,
+        follows_control_frames=getattr(pipe, "controlnet", None) is not None,
         vocabulary=tuple(getattr(config, "motion_vocabulary", None) or ()),
         max_frames=max_frames,
         pixel_frame_budget=PIXEL_FRAME_BUDGET,

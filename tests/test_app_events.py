@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 import pytest
+import torch
 from app_server import disk_image
 from PIL import Image
 from tiny import make_tiny_pipeline
@@ -529,3 +530,42 @@ def test_the_latent_model_refuses_two_strengths(events, photo):
     session.set_prompt("sway")
     with pytest.raises(gr.Error, match="one strength"):
         events.generate(session, None, 9, 0, **FAST, keep_background=False)
+
+
+def test_a_pose_video_steers_a_latent_model_with_a_controlnet(photo, tmp_path):
+    from fyc.controlnet import controlnet_like
+    from fyc.pipeline import FollowYourClickPipeline
+    from fyc.video import export_mp4
+
+    base = make_tiny_pipeline(seed=0)
+    controlnet = controlnet_like(base.unet, base.vae_scale_factor, seed=0)
+    g = torch.Generator().manual_seed(1)
+    for name, param in controlnet.named_parameters():  # as if trained: the zero convolutions are not zero
+        if name.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")):
+            param.data = torch.randn(param.shape, generator=g) * 0.5
+    pipe = FollowYourClickPipeline(**{**base.components, "controlnet": controlnet})
+    pipe.set_progress_bar_config(disable=True)
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(pipe)
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    assert engine.defaults().follows_control_frames and not engine.defaults().follows_drags
+    session = clicked_session(events, photo)
+    fast = dict(ofm=4, seed=0, **FAST, keep_background=False)
+    plain = read_video(events.generate(session, "sway", **fast)[0])[0]
+    frames = np.zeros((3, 64, 64, 3), np.uint8)
+    for t in range(3):
+        frames[t, 40 - 10 * t : 46 - 10 * t, 10:50] = 255
+    export_mp4(frames, tmp_path / "pose.mp4", fps=4)
+    session, hint = events.set_pose(session, str(tmp_path / "pose.mp4"))
+    assert "3 control frames" in hint
+    posed = read_video(events.generate(session, "sway", **fast)[0])[0]
+    assert np.abs(posed.astype(int) - plain.astype(int)).max() > 0
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    with pytest.raises(gr.Error):
+        events.set_pose(session, str(tmp_path / "bad.mp4"))
+
+
+def test_a_pose_video_without_a_controlnet_says_what_to_do(events, photo, tmp_path):
+    (tmp_path / "pose.mp4").write_bytes(b"x")
+    with pytest.raises(gr.Error, match="has none"):
+        events.set_pose(clicked_session(events, photo), str(tmp_path / "pose.mp4"))

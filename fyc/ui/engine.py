@@ -72,6 +72,7 @@ class GenerationDefaults:
     ofm_range: tuple[float, float] = (OFM_MIN, OFM_MAX)
     keeps_background: bool = False  # the model keeps every pixel outside the regions itself (no background lock)
     follows_drags: bool = False
+    follows_control_frames: bool = False
     vocabulary: tuple[str, ...] = ()
 
 
@@ -364,8 +365,10 @@ class Engine:
 
         `settings`: (ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags, keypoints).
         """
-        ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags, keypoints = settings
+        ofm, seed, num_frames, num_inference_steps, guidance_scale, keep_background, drags, pose = settings
         pipe = self.pipeline_for(model)
+        # A pose is keypoint tracks (the motion-field model's hints) or control frames (a ControlNet's images).
+        pose_kwargs = {"control_frames" if isinstance(pose, list) else "keypoints": pose}
         return animate(
             pipe,
             image,
@@ -377,7 +380,7 @@ class Engine:
             guidance_scale=guidance_scale,
             keep_background=keep_background,
             drags=drags,
-            keypoints=keypoints,
+            **pose_kwargs,
             max_pixel_frames=self.pixel_frame_budget(pipe),
             on_step=on_step,
             cancel=cancel,

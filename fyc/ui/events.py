@@ -20,6 +20,7 @@ import numpy as np
 
 from fyc.animate import forward_and_back, save_video
 from fyc.clicks import EXCLUDE, INCLUDE
+from fyc.controlnet import read_control_frames
 from fyc.inputs import (
     InputError,
     check_flag,
@@ -241,7 +242,7 @@ class AppEvents:
             gr.update(value=d.num_inference_steps),
             gr.update(maximum=d.max_frames, value=d.num_frames),
             gr.update(visible=not d.keeps_background),
-            gr.update(visible=d.follows_drags),
+            gr.update(visible=d.follows_drags or d.follows_control_frames),
             gr.update(placeholder=prompt_placeholder(d.vocabulary)),
             gr.update(samples=[[word] for word in d.vocabulary], visible=bool(d.vocabulary)),
             f"Model: {label}. "
@@ -250,13 +251,29 @@ class AppEvents:
         )
 
     def set_pose(self, session: Session, pose_file):
-        """A pose sequence uploaded (keypoint JSON in the photo's pixels, `fyc.keypoints`) or removed (None)."""
+        """A pose sequence uploaded (keypoint JSON in the photo's pixels, `fyc.keypoints`, for the motion-field
+        model; a video of control images for a latent model with a ControlNet) or removed (None)."""
         if pose_file is None:
             session.keypoints = None
             return session, "Pose removed."
         if not session.has_image:
-            raise user_error("Upload the photo first: the pose's keypoints are in its pixels.")
-        if not self.engine.defaults(session.model).follows_drags:
+            raise user_error("Upload the photo first: the pose goes with it.")
+        defaults = self.engine.defaults(session.model)
+        if Path(pose_file).suffix.lower() != ".json":
+            if not defaults.follows_control_frames:
+                raise user_error(
+                    "A pose video steers a latent model through its ControlNet, and this model has none: give the "
+                    "motion-field model keypoint JSON instead."
+                )
+            try:
+                session.keypoints = read_control_frames(Path(pose_file))
+            except (ValueError, OSError) as error:
+                raise user_error(str(error)) from None
+            return session, (
+                f"Pose video: {len(session.keypoints)} control frames, stretched to the video's length; they steer "
+                "the clicked objects through the ControlNet."
+            )
+        if not defaults.follows_drags:
             raise user_error("This model does not follow keypoints: pick the motion-field model.")
         try:
             tracks = load_keypoints(Path(pose_file))

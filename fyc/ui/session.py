@@ -17,7 +17,9 @@ class Session(ClickedImage):
 
     last_outputs: tuple[str, ...] = ()
     model: str | None = None  # the saved model folder this tab picked (`Engine.models`); None: the default
-    keypoints: object = None  # a pose sequence (`fyc.keypoints.KeypointTracks`) in working-copy pixels, or None
+    # A pose sequence: keypoint tracks (`fyc.keypoints.KeypointTracks`) in working-copy pixels, or control frames (a
+    # list of RGB arrays) for a latent model with a ControlNet; None without one.
+    keypoints: object = None
 
     def set_image(self, image) -> None:
         super().set_image(image)
