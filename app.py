@@ -241,6 +241,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
             api_keep = gr.Checkbox(True, label="keep_background")
             api_loop = gr.Checkbox(False, label="loop")
             api_keypoints = gr.Textbox(label="keypoints_json")
+            api_control = gr.File(label="control_video", type="filepath")
             api_mp4 = gr.File(label="mp4")
             api_gif = gr.File(label="gif")
             api_info = gr.JSON(label="info")
@@ -316,6 +317,7 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 api_keep,
                 api_loop,
                 api_keypoints,
+                api_control,
             ],
             [api_mp4, api_gif, api_info],
             api_name="animate",

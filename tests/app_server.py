@@ -46,12 +46,14 @@ def predict_animate(
     keep_background=True,
     loop=False,
     keypoints_json="",
+    control_video=None,
 ):
     """`/animate` through a gradio_client `Client` with the picture at path `image`: (mp4, gif, info)."""
     from gradio_client import handle_file
 
     settings = (num_inference_steps, num_frames, fps, keep_background, loop, keypoints_json)
-    return client.predict(handle_file(str(image)), regions, ofm, seed, *settings, api_name="/animate")
+    control = handle_file(str(control_video)) if control_video else None
+    return client.predict(handle_file(str(image)), regions, ofm, seed, *settings, control, api_name="/animate")
 
 
 def free_port() -> int:

@@ -87,6 +87,14 @@ def test_keypoints_json_is_checked(client, photo, keypoints, message):
         animate(client, photo, keypoints_json=keypoints)
 
 
+def test_a_control_video_for_a_model_without_a_controlnet_says_what_to_do(client, photo, tmp_path):
+    from fyc.video import export_mp4
+
+    export_mp4(np.zeros((3, 32, 32, 3), np.uint8), tmp_path / "pose.mp4", fps=4)
+    with pytest.raises(AppError, match="has none: send the motion-field model keypoints_json"):
+        animate(client, photo, control_video=tmp_path / "pose.mp4")
+
+
 def test_four_arguments_are_enough(client, photo):
     # steps, frames and fps fall back to the server's defaults (the test server runs --steps 2 --frames 4)
     mp4, _, info = client.predict(handle_file(str(photo)), REGION, 4.0, 1, api_name="/animate")

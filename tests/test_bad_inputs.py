@@ -164,7 +164,8 @@ def animate_raw(url: str, image: Path | dict, *values) -> tuple[str, str]:
             with open(image, "rb") as f:
                 uploaded = http.post(api + "upload", files={"files": (image.name, f, "image/png")}).json()[0]
             image = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
-        tail = [False, ""][len(values) - 7 :] if len(values) >= 7 else []  # loop, keypoints_json (plain HTTP needs all)
+        # loop, keypoints_json, control_video: plain HTTP needs every input
+        tail = [False, "", None][len(values) - 7 :] if len(values) >= 7 else []
         body = json.dumps({"data": [image, *values, *tail]})
         started = http.post(api + "call/animate", content=body.encode(), headers={"Content-Type": "application/json"})
         if started.status_code != 200:

@@ -395,12 +395,14 @@ class AppEvents:
         keep_background=True,
         loop=False,
         keypoints_json=None,
+        control_video=None,
         request: gr.Request = None,
         progress=gr.Progress(),
     ):
         """`/animate`: (image file, regions JSON in image pixels, ofm, seed, ...) → (mp4, gif, info); `loop` plays the
         video forward then back, as the app's Loop box; `keypoints_json` a pose sequence (`fyc.keypoints`) in the
-        image's pixels."""
+        image's pixels (motion-field model); `control_video` a video of control images, one per frame (a latent model
+        with a ControlNet)."""
         defaults = self.engine.defaults()
         try:
             image = load_image_file(image_file)
@@ -419,6 +421,14 @@ class AppEvents:
             tracks = (
                 keypoints_from_json(str(keypoints_json)) if keypoints_json and str(keypoints_json).strip() else None
             )
+            control = None
+            if control_video:
+                if not defaults.follows_control_frames:
+                    raise InputError(
+                        "control_video steers a latent model through its ControlNet, and this model has none: send "
+                        "the motion-field model keypoints_json instead."
+                    )
+                control = read_control_frames(Path(control_video))
         except (InputError, ValueError) as error:
             raise user_error(str(error)) from None
         session = Session()
@@ -426,6 +436,8 @@ class AppEvents:
         if tracks is not None:
             (w, h), (source_w, source_h) = session.size, session.source_size
             session.keypoints = tracks.scaled(w / source_w, h / source_h)
+        if control is not None:
+            session.keypoints = control
         session.set_regions(regions)
         session.update_masks(self.engine.segment)
         for index, obj in enumerate(session.objects):
