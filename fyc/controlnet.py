@@ -111,7 +111,8 @@ def load_controlnet(
         return ControlNetModel.from_pretrained(path, torch_dtype=torch_dtype, local_files_only=True).eval()
 
     state = load_checkpoint(path, fetch_hint(path, root))
-    if any(k.startswith("control_model.") for k in state):
+    # The original layout, with the "control_model." prefix or without it (some ControlNets ship that way).
+    if any(k.startswith("control_model.") or k.startswith("input_hint_block.") for k in state):
         location = _config_folder(config) or (default if (default / "config.json").is_file() else None)
         if location is None:
             raise FileNotFoundError(
