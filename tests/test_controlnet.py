@@ -197,3 +197,63 @@ def test_missing_weights_name_the_download_command(tmp_path):
 def test_animate_refuses_control_frames_it_cannot_use(pipe):
     with pytest.raises(InputError, match="need a ControlNet"):
         animate(pipe, _image(), [_region()], ofm=4.0, num_frames=FRAMES, control_frames=_pose(0))
+
+
+_RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "time_emb_proj": "emb_layers.1",
+    "conv_shortcut": "skip_connection",
+}
+
+
+def _original_layout(state: dict, layers_per_block: int) -> dict:
+    """A diffusers ControlNet state dict in the original ControlNet layout (`control_model.input_blocks...`), as
+    `control_v11p_sd15_openpose.pth` stores it: the inverse of diffusers' single-file conversion."""
+    import re
+
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    simple = DIFFUSERS_TO_LDM_MAPPING["controlnet"]["layers"]
+
+    def resnet(rest):
+        head, _, tail = rest.partition(".")
+        return f"{_RESNET.get(head, head)}.{tail}"
+
+    out = {}
+    for key, value in state.items():
+        if key in simple:
+            new = simple[key]
+        elif m := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
+            index = 1 + int(m[1]) * (layers_per_block + 1) + int(m[3])
+            new = f"input_blocks.{index}.0.{resnet(m[4])}" if m[2] == "resnets" else f"input_blocks.{index}.1.{m[4]}"
+        elif m := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
+            new = f"input_blocks.{(int(m[1]) + 1) * (layers_per_block + 1)}.0.op.{m[2]}"
+        elif m := re.fullmatch(r"controlnet_down_blocks\.(\d+)\.(.+)", key):
+            new = f"zero_convs.{m[1]}.0.{m[2]}"
+        elif m := re.fullmatch(r"mid_block\.resnets\.(\d+)\.(.+)", key):
+            new = f"middle_block.{2 * int(m[1])}.{resnet(m[2])}"
+        elif m := re.fullmatch(r"mid_block\.attentions\.0\.(.+)", key):
+            new = f"middle_block.1.{m[1]}"
+        elif m := re.fullmatch(r"controlnet_mid_block\.(.+)", key):
+            new = f"middle_block_out.0.{m[1]}"
+        elif m := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.+)", key):
+            new = f"input_hint_block.{2 * (int(m[1]) + 1)}.{m[2]}"
+        else:
+            raise KeyError(key)
+        out[f"control_model.{new}"] = value
+    return out
+
+
+def test_an_original_layout_controlnet_file_loads_with_its_config(pipe, tmp_path):
+    # The original layout fixes the control image embedding at 8 layers (SD's 8x VAE): build it that way.
+    controlnet = _trained_looking(controlnet_like(pipe.unet, 8, seed=0))
+    controlnet.save_pretrained(tmp_path / "folder")
+    state = controlnet.state_dict()
+    original = _original_layout(state, controlnet.config.layers_per_block)
+    save_file({k: v.contiguous() for k, v in original.items()}, tmp_path / "control_tiny_openpose.safetensors")
+    loaded = load_controlnet(tmp_path / "control_tiny_openpose.safetensors", config=tmp_path / "folder")
+    assert set(loaded.state_dict()) == set(state)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
