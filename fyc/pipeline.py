@@ -433,7 +433,7 @@ class FollowYourClickPipeline(DiffusionPipeline):
                 if control is not None:
                     from .controlnet import controlnet_residuals
 
-                    seen = latents + first_frame_latent[:, :, None] if residual else latents
+                    seen = latents + self._noised_scale(t) * first_frame_latent[:, :, None] if residual else latents
                     seen = torch.cat([seen] * 2) if self.do_classifier_free_guidance else seen
                     images, scales = control
                     down, mid = controlnet_residuals(
@@ -487,6 +487,16 @@ class FollowYourClickPipeline(DiffusionPipeline):
         if not return_dict:
             return (video,)
         return FollowYourClickPipelineOutput(frames=video)
+
+    def _noised_scale(self, t) -> float:
+        """What a clean latent is multiplied by in the noisy latents at timestep `t`: sqrt(alpha_bar_t) for schedulers
+        that keep x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) noise (DDIM, DPM-Solver), 1 for those that keep
+        x_0 + sigma noise (Euler: `init_noise_sigma` > 1). With `latent_residual` the ControlNet is shown the whole
+        noisy latent, residual plus the first frame, as the public ControlNets were trained on."""
+        alphas = getattr(self.scheduler, "alphas_cumprod", None)
+        if alphas is None or float(self.scheduler.init_noise_sigma) > 1.0:
+            return 1.0
+        return float(alphas[int(t)] ** 0.5)
 
     def _prepare_control(self, control_frames, num_frames, height, width, num_steps, scale, start, end):
         """(per ControlNet the (F, 3, H, W) control frames, per step per ControlNet the scale) or None."""

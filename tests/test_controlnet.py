@@ -257,3 +257,14 @@ def test_an_original_layout_controlnet_file_loads_with_its_config(pipe, tmp_path
     loaded = load_controlnet(tmp_path / "control_tiny_openpose.safetensors", config=tmp_path / "folder")
     assert set(loaded.state_dict()) == set(state)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in state.items())
+
+
+def test_a_residual_latent_model_shows_the_controlnet_the_whole_latent(tmp_path):
+    """With `latent_residual` (the demo model) the UNet denoises frames minus the first frame; the ControlNet still
+    runs, changes nothing untrained and steers when trained."""
+    residual = make_tiny_pipeline(0, tmp_path / "tok", latent_residual=True)
+    plain = _run(residual)
+    fresh = _with(residual, controlnet_like(residual.unet, residual.vae_scale_factor, seed=0))
+    np.testing.assert_array_equal(_run(fresh, control_frames=_pose(0)), plain)
+    trained = _with(residual, _trained_looking(controlnet_like(residual.unet, residual.vae_scale_factor, seed=0)))
+    assert np.abs(_run(trained, control_frames=_pose(0)) - plain)[:, _region().mask].mean() > 0.01
