@@ -18,8 +18,10 @@ What is denoised (`normalise` / `denormalise`): each frame's increment over the 
 (a move, a turn, a zoom) is then the same value on every frame. Denoised as displacements, the network had to multiply
 a speed read from the prompt by the frame index, which convolutions shared across frames do poorly: at 1 400 steps
 its trajectories were squeezed towards their mean (frame 1 overshot, the last frame fell short) and jittered, on the
-generator's own clips as on held-out photos. Hints stay displacements (`FIELD_SCALE`): a drag names where a point
-ends, not how fast it goes.
+generator's own clips as on held-out photos. A hint (`hint_channels`) is given in the same unit: a point that should
+be displaced by d at frame t is painted as d / t / `VELOCITY_SCALE`, its mean increment over frames 1..t, which for a
+steady motion is exactly the value the model should write on every frame (a drag names only the last frame; a
+keypoint track names every frame).
 """
 
 from __future__ import annotations
@@ -33,15 +35,12 @@ import torch.nn.functional as F
 
 from .flow import REFERENCE_WIDTH
 
-# Reference px a unit of a hint's displacement stands for: the largest displacements the vocabulary reaches
-# (12 px/frame for 15 frames) land near 6, small in-place motions near 0.1.
-FIELD_SCALE = 32.0
 # Reference px/frame a unit of the denoised velocity stands for: the vocabulary's fastest steady motion (12 px/frame)
 # lands at 2, the rim of a wide wag at about 6.
 VELOCITY_SCALE = 6.0
 GRID_SHORT_SIDE = 16  # cells along the image's short side
 GRID_MULTIPLE = 4  # the UNet halves the grid twice
-HINT_CHANNELS = 3  # per frame: target dx, dy (normalised) and a 0/1 "given" flag, painted at the point's cell
+HINT_CHANNELS = 3  # per frame: mean increment so far dx, dy (normalised) and a 0/1 "given" flag, at the point's cell
 
 
 def grid_size(
@@ -205,10 +204,17 @@ def hint_channels(
                 raise ValueError(f"trajectory {i} names frame {frame}; frames 1..{num_frames - 1} can be given")
             if not (np.isfinite(x) and np.isfinite(y)):
                 raise ValueError(f"trajectory {i}'s target at frame {frame} is not a finite point")
-            out[0, frame, row, col] = to_reference(x - trajectory.x, width) / FIELD_SCALE
-            out[1, frame, row, col] = to_reference(y - trajectory.y, width) / FIELD_SCALE
+            out[:2, frame, row, col] = hint_value(
+                to_reference(np.array([x - trajectory.x, y - trajectory.y]), width), frame
+            )
             out[2, frame, row, col] = 1.0
     return out
+
+
+def hint_value(displacement, frame: int):
+    """A hint's painted value: the displacement (reference px) wanted at `frame` as the mean increment over frames
+    1..`frame`, normalised as the model's output (`normalise`)."""
+    return np.asarray(displacement, np.float32) / (frame * VELOCITY_SCALE)
 
 
 def sample_hints(fields: np.ndarray, cells: np.ndarray, rng: np.random.Generator, max_points: int = 3) -> np.ndarray:
@@ -223,7 +229,7 @@ def sample_hints(fields: np.ndarray, cells: np.ndarray, rng: np.random.Generator
         r, c = rows[index], cols[index]
         frames = [num_frames - 1] if rng.random() < 0.6 else list(range(1, num_frames))
         for t in frames:
-            out[:2, t, r, c] = fields[t, :, r, c] / FIELD_SCALE
+            out[:2, t, r, c] = hint_value(fields[t, :, r, c], t)
             out[2, t, r, c] = 1.0
     return out
 

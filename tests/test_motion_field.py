@@ -7,7 +7,6 @@ import torch
 from fyc.data.field_clips import FieldClipDataset, appearance, generate_field_clip
 from fyc.data.field_motions import FIELD_MOTION_CLASS_NAMES, FIELD_PROMPT_TO_CLASS, displacement, draw_params, geometry
 from fyc.motion_field import (
-    FIELD_SCALE,
     VELOCITY_SCALE,
     Trajectory,
     build_field_condition,
@@ -98,7 +97,7 @@ def test_hints_paint_a_drag_at_its_cell():
     hints = hint_channels([Trajectory.drag(100, 50, 164, 50, 16)], (16, 16), 256, 256, 16)
     assert hints.shape == (3, 16, 16, 16)
     assert hints[2].sum() == 1 and hints[2, 15, 3, 6] == 1
-    assert hints[0, 15, 3, 6] == pytest.approx(64 / FIELD_SCALE)
+    assert hints[0, 15, 3, 6] == pytest.approx(64 / 15 / VELOCITY_SCALE)  # the mean increment over frames 1..15
     with pytest.raises(ValueError, match="outside the 256x256 image"):
         hint_channels([Trajectory.drag(300, 50, 10, 10, 16)], (16, 16), 256, 256, 16)
     with pytest.raises(ValueError, match="frames 1..15"):
@@ -111,9 +110,12 @@ def test_sampled_hints_come_from_the_true_fields():
     hints = sample_hints(clip.fields, cells, np.random.default_rng(0))
     given = hints[2] > 0
     assert given.any() and cells[given.any(0)].all()
-    np.testing.assert_allclose(
-        hints[:2][:, given], (clip.fields.transpose(1, 0, 2, 3) / FIELD_SCALE)[:, given], rtol=1e-6
-    )
+    frames = np.maximum(np.arange(len(clip.fields)), 1)[:, None, None, None]
+    wanted = (clip.fields / (frames * VELOCITY_SCALE)).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(hints[:2][:, given], wanted[:, given], rtol=1e-5)
+    # A steady move: each hint is the increment the model should write on every frame at that cell.
+    increments = normalise(clip.fields).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(hints[:2][:, given], increments[:, given], rtol=0.02, atol=1e-4)
 
 
 def test_the_model_denoises_increments_and_their_running_sum_is_the_field():
