@@ -36,7 +36,7 @@ def test_grid_follows_the_image_aspect():
 def test_vocabulary_has_the_new_motions_and_distinct_prompts():
     for name in ("wave", "ripple", "sway", "nod", "wag", "bob", "breathe", "move_left", "zoom_out"):
         assert name in FIELD_MOTION_CLASS_NAMES
-    assert len(FIELD_MOTION_CLASS_NAMES) == 18
+    assert len(FIELD_MOTION_CLASS_NAMES) == 19
     assert FIELD_PROMPT_TO_CLASS["flutter"] == "wave" and FIELD_PROMPT_TO_CLASS["shift left"] == "move_left"
 
 
@@ -177,3 +177,13 @@ def test_condition_and_dataset_shapes():
     look = appearance(np.full((32, 32, 3), 255, np.uint8), (4, 4))
     np.testing.assert_allclose(look, 1.0)
     assert cell_centres((2, 4), 20, 40)[1, 3].tolist() == [34.5, 14.5]
+
+
+@pytest.mark.parametrize(
+    "prompt, direction", [("flow left", (-1, 0)), ("flow up", (0, -1)), ("cascade", (0, 1)), ("flow to the left", (-1, 0))]
+)
+def test_a_flow_moves_the_way_its_wording_names_and_down_when_it_names_none(prompt, direction):
+    clip = generate_field_clip(2, motion_class="flow", prompt=prompt, speed=4.0)
+    last = clip.fields[-1].reshape(2, -1)
+    mean = last[:, np.abs(last).sum(0) > 0].mean(1)
+    assert np.dot(mean / np.linalg.norm(mean), direction) > np.cos(np.deg2rad(10))

@@ -20,7 +20,15 @@ import numpy as np
 import torch
 
 from ..motion_field import GRID_SHORT_SIDE, as_tensor, cell_centres, field_ofm, normalise, region_coverage, sample_hints
-from .field_motions import FIELD_MOTION_CLASS_NAMES, calibrate, displacement, draw_params, field_prompts, geometry
+from .field_motions import (
+    FIELD_MOTION_CLASS_NAMES,
+    calibrate,
+    displacement,
+    draw_params,
+    field_prompts,
+    flow_direction,
+    geometry,
+)
 from .synthetic import (
     SHAPE_WEIGHTS,
     SHAPES,
@@ -162,6 +170,15 @@ def generate_field_clip(
         for earlier in masks:  # the later region wins an overlap
             earlier &= ~mask
         params = draw_params(motion_rng, name)
+        choices = field_prompts(name, prompt_set)
+
+        def pick() -> str:
+            return prompt if (index == 0 and prompt is not None) else choices[int(motion_rng.integers(len(choices)))]
+
+        chosen_prompt = None
+        if name == "flow":  # the wording names the direction, so it is drawn first
+            chosen_prompt = pick()
+            params["direction"] += flow_direction(chosen_prompt)
         ys, xs = np.nonzero(mask)
         points = np.stack([xs, ys], 1).astype(np.float64)
         sample = points[:: max(1, len(points) // 256)]
@@ -176,10 +193,7 @@ def generate_field_clip(
         moved = displacement(name, amplitude, params, sample, shape, num_frames)
         speeds.append(float(np.linalg.norm(np.diff(moved, axis=0), axis=-1).mean()) / to_px)
         per_region.append(region_fields(name, amplitude, params, mask, grid, num_frames))
-        choices = field_prompts(name, prompt_set)
-        prompts.append(
-            prompt if (index == 0 and prompt is not None) else choices[int(motion_rng.integers(len(choices)))]
-        )
+        prompts.append(chosen_prompt or pick())
         masks.append(mask)
         chosen.append(name)
         taken |= mask

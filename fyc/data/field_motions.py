@@ -2,7 +2,9 @@
 
 The twelve classes of `fyc.data.motion_vocab` plus the non-rigid and in-place motions people animate in
 photographs: wave (a flag), ripple (water), nod and wag (rotation about a pivot at one end), bob (float in
-place), breathe (a slow swell about the base). `sway` here bends about the region's base (the top moves most,
+place), breathe (a slow swell about the base), flow (texture streaming through a region that stays put: water,
+clouds, smoke; its field is a steady translation, the direction its wording names, down when it names none, and
+the renderer streams the region's texture instead of moving the region, `fyc.render` "stream" mode). `sway` here bends about the region's base (the top moves most,
 the base stays), where the latent model's generator shears it.
 
 Every motion is a displacement of a region's points, relative to frame 0, as a function of the frame index;
@@ -43,6 +45,10 @@ FIELD_ONLY_CLASSES = [
     motion_class("breathe", "breathe",
                  ["breathe slowly", "breathe deeply", "take a breath", "inhale and exhale", "breathe in and out"],
                  ["breathe gently", "heave slowly", "breathe calmly"], "in_place"),
+    motion_class("flow", "flow",
+                 ["flow like water", "flow like a river", "pour down", "cascade", "flow down", "flow left",
+                  "flow right", "flow up"],
+                 ["gush", "flow to the left", "pour downward"], "in_place"),
 ]
 # fmt: on
 
@@ -52,6 +58,16 @@ FIELD_PROMPT_TO_CLASS: dict[str, str] = {p: m.name for m in FIELD_MOTION_CLASSES
 assert len(FIELD_PROMPT_TO_CLASS) == sum(len(m.prompts) for m in FIELD_MOTION_CLASSES.values()), (
     "a prompt names two classes"
 )
+
+# The direction a flow wording names (radians, image y down); a wording that names none flows down (water falls).
+FLOW_DIRECTIONS = {"left": np.pi, "right": 0.0, "up": -np.pi / 2, "down": np.pi / 2, "downward": np.pi / 2}
+
+
+def flow_direction(prompt: str) -> float:
+    """The direction of a flow named by `prompt`: the last direction word in it, down when there is none."""
+    named = [FLOW_DIRECTIONS[w] for w in prompt.lower().split() if w in FLOW_DIRECTIONS]
+    return named[-1] if named else FLOW_DIRECTIONS["down"]
+
 
 # Whole periods over the clip: how many a class may complete (periodic classes only).
 _CYCLES = {
@@ -87,6 +103,8 @@ def draw_params(rng: np.random.Generator, name: str) -> dict:
     if name.startswith("move_"):
         base = {"move_left": np.pi, "move_right": 0.0, "move_up": -np.pi / 2, "move_down": np.pi / 2}[name]
         params["direction"] = base + rng.uniform(-1, 1) * np.deg2rad(8)
+    if name == "flow":  # its direction comes from its wording (`flow_direction`), this is the jitter about it
+        params["direction"] = rng.uniform(-1, 1) * np.deg2rad(8)
     if name == "shake":
         params.update(wobble=rng.uniform(0, 0.3), phase=rng.uniform(0, 2 * np.pi))
     if name in ("wave", "ripple"):
@@ -130,7 +148,7 @@ def displacement(
         c, s = np.cos(angle), np.sin(angle)
         return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], 1)
 
-    if name.startswith("move_"):
+    if name.startswith("move_") or name == "flow":
         direction = np.array([np.cos(p["direction"]), np.sin(p["direction"])])
         return (amplitude * t)[..., None] * direction * np.ones((1, len(points), 1))
     if name == "shake":
@@ -170,6 +188,8 @@ def max_amplitude(name: str, height: int, width: int, num_frames: int) -> float:
     """The largest amplitude that still looks like the motion it names (the twelve classes: as `fyc.data.synthetic`)."""
     if name in MOTION_CLASSES:
         return synthetic_max_amplitude(name, height, width, num_frames)
+    if name == "flow":
+        return synthetic_max_amplitude("move_left", height, width, num_frames)
     return {
         "wave": 0.25,
         "ripple": 0.4,
