@@ -36,6 +36,7 @@ def build_field_pipeline(spec: dict, unet_settings: dict, seed: int):
         unet=unet,
         scheduler=default_scheduler(),
         motion_vocabulary=vocabulary,
+        motion_wordings={name: list(m.train_prompts) for name, m in FIELD_MOTION_CLASSES.items()},
     )
 
 

@@ -84,6 +84,9 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
         scheduler: any diffusers scheduler (`pipe.scheduler = DPMSolverMultistepScheduler.from_config(...)`).
         default_guidance_scale: the guidance the model was measured best at.
         motion_vocabulary: the canonical prompts of the motions the model was trained on (the app suggests them).
+        motion_wordings: each motion's training wordings, {motion: [wording, ...]}: a region whose prompt is nearest
+            to a wording of a streaming motion (`fyc.data.field_motions.STREAM_MOTIONS`: flow) is rendered as a
+            stream, its texture flowing through a region that stays put (`region_modes`).
     """
 
     model_cpu_offload_seq = "text_encoder->unet"
@@ -98,11 +101,14 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
         scheduler: KarrasDiffusionSchedulers,
         default_guidance_scale: float = 3.0,
         motion_vocabulary: list[str] | None = None,
+        motion_wordings: dict[str, list[str]] | None = None,
     ):
         DiffusionPipeline.__init__(self)
         self.register_modules(text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
         self.register_to_config(
-            default_guidance_scale=float(default_guidance_scale), motion_vocabulary=list(motion_vocabulary or [])
+            default_guidance_scale=float(default_guidance_scale),
+            motion_vocabulary=list(motion_vocabulary or []),
+            motion_wordings={k: list(v) for k, v in (motion_wordings or {}).items()},
         )
         if unet is not None and (unet.config.in_channels, unet.config.out_channels) != (2 + CONDITION_CHANNELS, 2):
             raise ValueError(
@@ -114,6 +120,15 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
     def size_multiple(self) -> int:
         """The output has even sides (H.264 yuv420p); the grid follows the photo's aspect."""
         return 2
+
+    def region_modes(self, prompts: list[str]) -> list[str]:
+        """How each region is rendered: "stream" when its prompt is nearest to a wording of a streaming motion
+        (flow: water, clouds, smoke), "layer" (the object moves) otherwise or when the model lists no wordings."""
+        from .data.field_motions import STREAM_MOTIONS
+        from .prompt_vocabulary import nearest_wording
+
+        nearest = [nearest_wording(self, prompt) for prompt in prompts]
+        return ["stream" if n is not None and n[1] in STREAM_MOTIONS else "layer" for n in nearest]
 
     def check_field_inputs(self, image, regions, ofm, num_frames, trajectories, output_type, max_side):
         super().check_inputs(
@@ -149,6 +164,7 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
         trajectories: list[list[Trajectory]] | None = None,
         calibrate_strength: bool = True,
         max_side: int = 1024,
+        region_modes: list[str] | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -174,6 +190,8 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
             calibrate_strength: scale each region's generated motion so that its mean speed is the `ofm` asked for
                 (the model's own reading of the OFM embedding is approximate); False returns the fields as sampled.
             max_side: long side of the rendered video in px (the image's own size when smaller), at most 2048.
+            region_modes: per region, "layer" (the object moves) or "stream" (its texture flows through a region
+                that stays put: water, clouds); by default from each prompt (`region_modes()`).
             num_videos_per_prompt: videos to generate.
             generator, latents: for reproducible sampling; `latents` is the initial noise (B, 2, F, h, w).
             output_type: "pil", "np", "pt", or "fields" (no rendering).
@@ -265,7 +283,11 @@ class FollowYourClickMotionFieldPipeline(FollowYourClickPipeline):
             from .render import render_video
 
             region_masks = list(exclusive[0].cpu().numpy() > 0)
-            videos = [render_video(photo, video_fields, region_masks, max_side=max_side) for video_fields in fields]
+            modes = region_modes or self.region_modes([r.prompt for r in regions])
+            videos = [
+                render_video(photo, video_fields, region_masks, max_side=max_side, region_modes=modes)
+                for video_fields in fields
+            ]
             frames = _as_output(videos, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -43,6 +43,21 @@ def nearest_motion(pipe, prompt: str) -> tuple[str, float] | None:
     return vocabulary[best], float(similarity[best])
 
 
+def nearest_wording(pipe, prompt: str) -> tuple[str, str, float] | None:
+    """(wording, motion, cosine) of the training wording nearest to `prompt` among the model's `motion_wordings`
+    (every wording of every motion, not only the canonical ones: "drift left" is nearer "move left" than any flow
+    wording, while the canonical words alone put "shimmer" nearer "flow like water" than "ripple"); None when the
+    model lists no wordings."""
+    wordings = getattr(pipe.config, "motion_wordings", None) or {}
+    table = [(w, motion) for motion, words in wordings.items() for w in words]
+    if not table:
+        return None
+    embeds = _embed(pipe, [prompt.strip(), *(w for w, _ in table)])
+    similarity = embeds[1:] @ embeds[0]
+    best = int(similarity.argmax())
+    return table[best][0], table[best][1], float(similarity[best])
+
+
 def unfamiliar_prompt_note(pipe, prompt: str, threshold: float = UNFAMILIAR_BELOW) -> str | None:
     """A sentence for the user when `prompt` is far from every motion the model learned, else None."""
     words = {w.lower() for w in model_settings(pipe).vocabulary}

@@ -34,7 +34,8 @@ def test_tiny_run_saves_a_motion_field_pipeline_that_animates(tmp_path):
     folder = train(_config(tmp_path))
     pipe = load_pipeline(folder)  # the text encoder is a reference to the MiniLM package, not a copy
     assert isinstance(pipe, FollowYourClickMotionFieldPipeline)
-    assert "wave" in pipe.config.motion_vocabulary and len(pipe.config.motion_vocabulary) == 18
+    assert "wave" in pipe.config.motion_vocabulary and len(pipe.config.motion_vocabulary) == 19
+    assert "pour down" in pipe.config.motion_wordings["flow"] and pipe.region_modes(["pour down"]) == ["stream"]
     pipe.set_progress_bar_config(disable=True)
     photo = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     mask = np.zeros((48, 64), bool)

@@ -130,3 +130,25 @@ def test_bad_input_is_refused_with_a_clear_message(pipe, photo, kwargs, message)
 def test_a_region_over_the_whole_photo_is_refused(pipe, photo):
     with pytest.raises(ValueError, match="cover the whole photo"):
         _run(pipe, photo, [Region(np.ones(photo.shape[:2], bool), "nod")])
+
+
+def test_a_flow_prompt_streams_its_texture_inside_a_region_that_stays_put(pipe, photo):
+    wordings = {"flow": ["flow like water", "pour down"], "move_left": ["move left", "slide left"]}
+    pipe.register_to_config(motion_wordings=wordings)
+    try:
+        assert pipe.region_modes(["pour down", "move left", "slide left"]) == ["stream", "layer", "layer"]
+        mask = _mask(photo)
+        moved = _run(pipe, photo, [Region(mask, "move left")], ofm=6.0, output_type="np")
+        streamed = _run(pipe, photo, [Region(mask, "pour down")], ofm=6.0, output_type="np")
+    finally:
+        pipe.register_to_config(motion_wordings={})
+    assert pipe.region_modes(["pour down"]) == ["layer"]  # a model that lists no wordings moves every region
+    import cv2
+
+    beyond = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0  # past the soft edge
+    outside = np.round(streamed.frames[0][:, beyond] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(outside, np.broadcast_to(photo[beyond], outside.shape))
+    inside = streamed.frames[0][:, mask]
+    assert np.abs(inside[-1] - inside[0]).mean() > 0.01  # the texture flows
+    # a moving layer carries its pixels past its region's edge
+    assert np.abs(moved.frames[0][-1][beyond] - moved.frames[0][0][beyond]).mean() > 0.001

@@ -59,6 +59,9 @@ assert len(FIELD_PROMPT_TO_CLASS) == sum(len(m.prompts) for m in FIELD_MOTION_CL
     "a prompt names two classes"
 )
 
+# Motions whose region stays put while its texture streams through it: rendered in `fyc.render`'s "stream" mode.
+STREAM_MOTIONS = ("flow",)
+
 # The direction a flow wording names (radians, image y down); a wording that names none flows down (water falls).
 FLOW_DIRECTIONS = {"left": np.pi, "right": 0.0, "up": -np.pi / 2, "down": np.pi / 2, "downward": np.pi / 2}
 
