@@ -22,8 +22,19 @@ def test_field_classifier_names_rendered_ground_truth(name):
     assert classify_motion(video, clip.region_masks[0], vocabulary="field") == name
 
 
+@pytest.mark.parametrize("name, mode", [("flow", "stream"), ("move_down", "layer"), ("move_left", "layer")])
+def test_a_stream_reads_as_flow_and_a_move_of_the_same_field_as_a_move(name, mode):
+    clip = generate_field_clip(2, "eval", 16, motion_class="flow", prompt="flow down", speed=6.0)
+    if name == "move_left":
+        clip = generate_field_clip(2, "eval", 16, motion_class="move_left", speed=6.0)
+    video = render_video(
+        clip.photo, clip.fields, list(clip.region_masks), region_modes=[mode] + ["layer"] * (len(clip.region_masks) - 1)
+    )
+    assert classify_motion(video, clip.region_masks[0], vocabulary="field") == name
+
+
 def test_vocabularies_and_a_bad_one():
-    assert set(LABELS) < set(FIELD_LABELS) and len(FIELD_LABELS) == 19
+    assert set(LABELS) < set(FIELD_LABELS) and len(FIELD_LABELS) == 20
     clip = generate_field_clip(0, "eval", 16, motion_class="move_left", speed=4.0)
     video = render_video(clip.photo, clip.fields, list(clip.region_masks))
     assert classify_motion(video, clip.region_masks[0]) == "move_left"  # the old 12-class rules by default

@@ -180,7 +180,8 @@ def test_condition_and_dataset_shapes():
 
 
 @pytest.mark.parametrize(
-    "prompt, direction", [("flow left", (-1, 0)), ("flow up", (0, -1)), ("cascade", (0, 1)), ("flow to the left", (-1, 0))]
+    "prompt, direction",
+    [("flow left", (-1, 0)), ("flow up", (0, -1)), ("cascade", (0, 1)), ("flow to the left", (-1, 0))],
 )
 def test_a_flow_moves_the_way_its_wording_names_and_down_when_it_names_none(prompt, direction):
     clip = generate_field_clip(2, motion_class="flow", prompt=prompt, speed=4.0)

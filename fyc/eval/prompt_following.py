@@ -31,6 +31,8 @@ wave); ripple is what an affine model cannot explain (the fit's residual dominat
 separable by flow the rules cannot name both: a small-amplitude ripple reads as still or bob, and a nod whose
 pivot is near the centroid as a bob. Ripple at
 the amplitude its generator caps (the surface never folds) moves < 0.3 reference px/frame and reads as still.
+A flow is a steady translation inside a region that stays put: what sets it apart from a move is that nothing
+changes just outside the region (`spill`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from fyc.data.field_motions import FIELD_MOTION_CLASS_NAMES
+from fyc.data.field_motions import FIELD_MOTION_CLASS_NAMES, STREAM_MOTIONS
 from fyc.data.motion_vocab import MOTION_CLASS_NAMES
 
 STILL = "still"
@@ -83,6 +85,8 @@ class MotionFeatures:
         y_balance: (max + min) / (max - min) of the centroid's height relative to frame 0 (y down): -1 only above
             its rest position, 0 as far below as above.
         expansion_balance: the same for the integrated expansion: +1 only larger than at frame 0.
+        spill: mean |frame - frame 0| in a ring just outside the frame-0 region over the same inside it: near 0
+            where the region stays put while its texture moves (a stream), large where the object leaves it.
     """
 
     speed: float
@@ -107,6 +111,7 @@ class MotionFeatures:
     residual: float = 0.0
     y_balance: float = 0.0
     expansion_balance: float = 0.0
+    spill: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -229,6 +234,17 @@ def _check(video, mask) -> tuple[np.ndarray, np.ndarray]:
     return video, mask
 
 
+def _spill(video: np.ndarray, mask: np.ndarray) -> float:
+    """Change outside the region's frame-0 mask over the change inside it (`MotionFeatures.spill`)."""
+    radius = np.sqrt(mask.sum() / np.pi)
+    near = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0  # soft edge
+    size = 2 * int(max(3, 0.3 * radius)) + 5
+    ring = (cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0) & ~near
+    change = np.abs(video[1:].astype(np.float32) - video[:1].astype(np.float32)).mean(axis=(0, 3))
+    inside = float(change[mask].mean())
+    return float(change[ring].mean()) / inside if ring.any() and inside > 0 else 0.0
+
+
 def motion_features(video, mask, method: str = "dis") -> MotionFeatures:
     """`MotionFeatures` of the region `mask` (bool H x W at frame 0) in `video` (uint8 (T, H, W, 3))."""
     video, mask = _check(video, mask)
@@ -264,6 +280,7 @@ def motion_features(video, mask, method: str = "dis") -> MotionFeatures:
         residual=float(track.residual.mean()),
         y_balance=_balance(b[:, 1]),
         expansion_balance=_balance(div),
+        spill=_spill(video, mask),
     )
 
 
@@ -295,6 +312,7 @@ def classify_features(f: MotionFeatures) -> str:
 RIPPLE_RESIDUAL = 1.0  # residual / largest affine component above which the motion is not affine (ripple)
 RIGID = 2.0  # rigid spin / symmetric shear above which an oscillating turn is rigid (nod, wag), not a bend
 BOB_BALANCE = -0.6  # a vertical oscillation whose y_balance is above this swings both ways (bob, not bounce)
+STREAM_SPILL = 0.05  # a steady translation whose spill is below this stays in its region: a flow, not a move
 BREATHE_BALANCE = 0.6  # an oscillating expansion whose balance is above this only swells (breathe, not pulse)
 
 
@@ -305,6 +323,9 @@ def classify_field_features(f: MotionFeatures) -> str:
         return STILL
     if f.residual > RIPPLE_RESIDUAL * affine and max(f.x_bend, f.y_bend) < f.residual:  # a wave's bend is larger
         return "ripple"
+    # before the turns and zooms: a fast stream's tracked mask drifts off its region and reads as shrinking
+    if f.spill < STREAM_SPILL and f.straightness >= STRAIGHT and f.translation > f.expansion:
+        return "flow"
     if f.spin > max(f.translation, f.expansion) and abs(f.spin_sign) >= CONSISTENT:
         return "rotate_clockwise" if f.spin_sign > 0 else "rotate_counterclockwise"
     if f.expansion > 0.5 * f.translation and f.expansion >= f.spin:
@@ -334,7 +355,7 @@ def classify_motion(video, mask, method: str = "dis", vocabulary: str = "latent"
         mask: bool (H, W), the region in frame 0.
         method: optical-flow estimator of `fyc.flow.optical_flow` ("dis" by default).
         vocabulary: "latent" (the 12 classes of `fyc.data.motion_vocab`, `LABELS`) or "field" (the motion-field
-            model's 18, `FIELD_LABELS`).
+            model's 19, `FIELD_LABELS`).
     """
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"vocabulary must be one of {', '.join(VOCABULARIES)}, got {vocabulary!r}")
@@ -442,7 +463,8 @@ def validate_on_field_clips(
             clip = generate_field_clip(
                 seed * 1_000_003 + 1000 * k + i, split, num_frames, motion_class=name, speed=speed, size=size
             )
-            video = render_video(clip.photo, clip.fields, list(clip.region_masks))
+            modes = ["stream" if name in STREAM_MOTIONS else "layer"] + ["layer"] * (len(clip.region_masks) - 1)
+            video = render_video(clip.photo, clip.fields, list(clip.region_masks), region_modes=modes)
             true.append(name)
             predicted.append(classify_motion(video, clip.region_masks[0], method, vocabulary="field"))
     matrix = confusion_matrix(true, predicted, FIELD_LABELS)
