@@ -74,8 +74,9 @@ def animate(
             object that moves farther).
         drags: per region, `(x0, y0, x1, y1)` drags in `image`'s pixels: the point at (x0, y0) ends at (x1, y1) on the
             last frame (motion-field model; the latent model refuses them).
-        control_frames: latent model with a ControlNet (`pipe.controlnet`, `fyc.controlnet`): one control image per
-            frame (a pose sequence's renderings, ...): a list, a folder or a video file; it steers the regions.
+        control_frames: one control image per frame (a pose sequence's renderings, ...): a list, a folder or a video
+            file. A latent model with a ControlNet (`pipe.controlnet`, `fyc.controlnet`) is steered by the images; the
+            motion-field model follows the OpenPose keypoints they show (`fyc.pose_images`), as with `keypoints`.
         controlnet_conditioning_scale: how strongly the control frames steer (0: not at all).
         keypoints: a pose sequence (`fyc.keypoints.load_keypoints`: a JSON path or string, parsed data or
             `KeypointTracks`) in `image`'s pixels; each keypoint inside a region follows its track (motion-field model).
@@ -98,6 +99,10 @@ def animate(
     settings = model_settings(pipe)
     field_model = settings.kind == MOTION_FIELD
     trajectories = _trajectories(drags, regions, image, int(num_frames), settings)
+    if control_frames is not None and field_model:  # the motion-field model follows the keypoints the images show
+        if keypoints is not None:
+            raise InputError("give the pose once: keypoint JSON or pose images, not both.")
+        keypoints, control_frames = _pose_image_keypoints(control_frames, image), None
     if keypoints is not None:
         trajectories = _with_keypoints(trajectories, keypoints, regions, int(num_frames), settings)
     if max_pixel_frames is not None:
@@ -144,12 +149,18 @@ def animate(
     return frames
 
 
+def _pose_image_keypoints(control_frames, image):
+    """The keypoints that pose images show (`fyc.pose_images`), in the photo's pixels."""
+    from fyc.pose_images import keypoints_from_pose_frames
+
+    width, height = image.size if not isinstance(image, np.ndarray) else image.shape[1::-1]
+    try:
+        return keypoints_from_pose_frames(control_frames, size=(width, height))
+    except (ValueError, FileNotFoundError) as error:
+        raise InputError(str(error)) from None
+
+
 def _control_kwargs(pipe, settings, control_frames, scale: float) -> dict:
-    if settings.kind == MOTION_FIELD:
-        raise InputError(
-            f"{settings.name[0].upper()}{settings.name[1:]} follows a pose as keypoints, not as images: give the pose "
-            "sequence as keypoint JSON (--keypoints), or use a latent model with a ControlNet for control frames."
-        )
     if getattr(pipe, "controlnet", None) is None:
         from fyc.weight_sources import download_command
 

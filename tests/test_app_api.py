@@ -91,7 +91,7 @@ def test_a_control_video_for_a_model_without_a_controlnet_says_what_to_do(client
     from fyc.video import export_mp4
 
     export_mp4(np.zeros((3, 32, 32, 3), np.uint8), tmp_path / "pose.mp4", fps=4)
-    with pytest.raises(AppError, match="has none: send the motion-field model keypoints_json"):
+    with pytest.raises(AppError, match="has none: use the motion-field model"):
         animate(client, photo, control_video=tmp_path / "pose.mp4")
 
 

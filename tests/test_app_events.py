@@ -494,6 +494,31 @@ def test_a_pose_file_reaches_the_motion_field_model(photo, tmp_path):
     assert session.keypoints is None  # a pose belongs to the photo it was placed on
 
 
+def test_a_pose_video_reaches_the_motion_field_model_as_the_keypoints_it_shows(photo, tmp_path):
+    from test_pose_images import draw_pose
+    from tiny import make_tiny_field_pipeline
+
+    from fyc.video import export_mp4
+
+    engine = Engine(segmenter="classical")
+    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
+    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    session = clicked_session(events, photo)
+    fast = dict(ofm=4, seed=0, **FAST, keep_background=False)
+    plain = read_video(events.generate(session, "nod", **fast)[0])[0]
+    size = session.source_size
+    poses = [{"right_wrist": (30, 32)}, {"right_wrist": (36, 28)}, {"right_wrist": (40, 24)}]
+    export_mp4(np.stack([draw_pose(p, size) for p in poses]), tmp_path / "pose.mp4", fps=4)
+    session, hint = events.set_pose(session, str(tmp_path / "pose.mp4"))
+    assert "1 OpenPose keypoints over 3 frames" in hint
+    np.testing.assert_allclose(session.keypoints.positions["right_wrist"][-1], (40, 24), atol=1.5)
+    posed = read_video(events.generate(session, "nod", **fast)[0])[0]
+    assert np.abs(posed.astype(int) - plain.astype(int)).max() > 0
+    export_mp4(np.zeros((2, *size[::-1], 3), np.uint8), tmp_path / "dark.mp4", fps=4)
+    with pytest.raises(gr.Error, match="first frame shows no keypoint"):
+        events.set_pose(session, str(tmp_path / "dark.mp4"))
+
+
 def test_a_pose_file_with_a_model_that_ignores_keypoints_says_so(events, photo, tmp_path):
     pose = tmp_path / "pose.json"
     pose.write_text('{"frames": [{"hand": [30, 32]}, {"hand": [40, 24]}]}')

@@ -116,8 +116,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="latent model: control images, one per frame (a folder of images or a video file; e.g. an openpose "
-        "sequence), stretched to the frame count; they steer the objects through a ControlNet (--controlnet)",
+        help="control images, one per frame (a folder of images or a video file; e.g. an openpose sequence), "
+        "stretched to the frame count: a latent model is steered by them through a ControlNet (--controlnet); the "
+        "motion-field model follows the OpenPose keypoints they show, as with --keypoints",
     )
     parser.add_argument(
         "--controlnet",

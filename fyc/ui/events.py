@@ -32,6 +32,7 @@ from fyc.inputs import (
     parse_regions,
 )
 from fyc.keypoints import keypoints_from_json, load_keypoints
+from fyc.pose_images import keypoints_from_pose_frames
 from fyc.ui.engine import Engine, ModelUnavailable
 from fyc.ui.outputs import OutputFiles
 from fyc.ui.overlay import draw_overlay
@@ -260,10 +261,20 @@ class AppEvents:
             raise user_error("Upload the photo first: the pose goes with it.")
         defaults = self.engine.defaults(session.model)
         if Path(pose_file).suffix.lower() != ".json":
+            if defaults.follows_drags:  # the motion-field model: the keypoints the pose images show
+                try:
+                    tracks = keypoints_from_pose_frames(Path(pose_file), size=session.size)
+                except (ValueError, OSError) as error:
+                    raise user_error(str(error)) from None
+                session.keypoints = tracks
+                return session, (
+                    f"Pose video: {len(tracks.positions)} OpenPose keypoints over {tracks.num_frames} frames. "
+                    "Keypoints on a clicked object follow their tracks; the others are ignored."
+                )
             if not defaults.follows_control_frames:
                 raise user_error(
-                    "A pose video steers a latent model through its ControlNet, and this model has none: give the "
-                    "motion-field model keypoint JSON instead."
+                    "A pose video steers a latent model through its ControlNet, and this model has none: pick the "
+                    "motion-field model, which follows the keypoints a pose video shows."
                 )
             try:
                 session.keypoints = read_control_frames(Path(pose_file))
@@ -421,14 +432,19 @@ class AppEvents:
             tracks = (
                 keypoints_from_json(str(keypoints_json)) if keypoints_json and str(keypoints_json).strip() else None
             )
-            control = None
+            control = pose_video = None
             if control_video:
-                if not defaults.follows_control_frames:
+                if defaults.follows_drags:  # the motion-field model: the keypoints the pose video shows
+                    if tracks is not None:
+                        raise InputError("give the pose once: keypoints_json or control_video, not both.")
+                    pose_video = Path(control_video)
+                elif not defaults.follows_control_frames:
                     raise InputError(
-                        "control_video steers a latent model through its ControlNet, and this model has none: send "
-                        "the motion-field model keypoints_json instead."
+                        "control_video steers a latent model through its ControlNet, and this model has none: use "
+                        "the motion-field model, which follows the keypoints a pose video shows."
                     )
-                control = read_control_frames(Path(control_video))
+                else:
+                    control = read_control_frames(Path(control_video))
         except (InputError, ValueError) as error:
             raise user_error(str(error)) from None
         session = Session()
@@ -438,6 +454,11 @@ class AppEvents:
             session.keypoints = tracks.scaled(w / source_w, h / source_h)
         if control is not None:
             session.keypoints = control
+        if pose_video is not None:
+            try:
+                session.keypoints = keypoints_from_pose_frames(pose_video, size=session.size)
+            except (ValueError, OSError) as error:
+                raise user_error(str(error)) from None
         session.set_regions(regions)
         session.update_masks(self.engine.segment)
         for index, obj in enumerate(session.objects):
