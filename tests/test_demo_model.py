@@ -1,4 +1,5 @@
-"""The shipped demo model (weights/demo/): the default of `fyc.load_pipeline()`, and it animates only the region."""
+"""The shipped latent demo model (weights/demo/): it loads from its folder and animates only the region (the default of
+`fyc.load_pipeline()` is the motion-field demo model, tests/test_demo_motion_model.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ def pipe():
     with pytest.MonkeyPatch.context() as patch:  # the repository's own weights folder, whatever the shell says
         patch.delenv("FYC_WEIGHTS_DIR", raising=False)
         patch.delenv("FYC_WEIGHTS", raising=False)
-        pipe = load_pipeline()
+        pipe = load_pipeline(DEMO)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def test_load_pipeline_without_arguments_is_the_demo_model(pipe):
+def test_the_latent_demo_model_loads_from_its_folder(pipe):
     assert Path(pipe.name_or_path).resolve() == DEMO.resolve()
     assert describe(pipe) == "demo model, 128 px"
     assert type(pipe.unet).__name__ == "FYCUNetMotionModel" and pipe.unet.dtype == torch.float32
