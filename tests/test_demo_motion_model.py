@@ -50,9 +50,7 @@ def test_frame_zero_is_the_photo_and_the_object_moves_as_asked(pipe, rocket):
     image, mask = rocket
     dy = {}
     for prompt in ("move up", "move down"):
-        out = pipe(
-            image, [Region(mask, prompt)], ofm=4.0, generator=torch.Generator().manual_seed(0), output_type="np"
-        )
+        out = pipe(image, [Region(mask, prompt)], ofm=4.0, generator=torch.Generator().manual_seed(0), output_type="np")
         video = (np.asarray(out.frames[0]) * 255).round().astype(np.uint8)
         assert video.shape[1:3] == image.shape[:2]  # the photo's own size (its long side is under 1024)
         np.testing.assert_array_equal(video[0], image)
