@@ -176,8 +176,8 @@ def test_example_fills_everything_in(page, shots):
     page.wait_for_function("document.querySelector('#hint').innerText.includes('Loaded 2 object')")
     assert page.input_value("#ofm input[type=number]") == "6"
     objects = page.inner_text("#objects")
-    assert "1 · flutter" in objects and "2 · nod" in objects
-    assert page.input_value("#prompt input") == "flutter"
+    assert "1 · wave" in objects and "2 · nod" in objects
+    assert page.input_value("#prompt input") == "wave"
     page.wait_for_timeout(300)
     shots(page, "06_example_two_objects")
 
@@ -187,7 +187,7 @@ def test_a_second_visitor_sees_nothing_of_the_first(page, browser, app_url):
     other = open_app(browser, app_url)
     assert other.locator("#input-image img").count() == 0
     assert other.inner_text("#hint").strip() == "Upload an image or pick an example below."
-    assert "flutter" not in other.inner_text("#objects")
+    assert "wave" not in other.inner_text("#objects")
     other.context.close()
 
 
