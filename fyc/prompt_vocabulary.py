@@ -43,6 +43,17 @@ def nearest_motion(pipe, prompt: str) -> tuple[str, float] | None:
     return vocabulary[best], float(similarity[best])
 
 
+def _wording_embeds(pipe, table) -> torch.Tensor:
+    """The wordings' unit vectors, computed once per pipeline and text encoder (~140 wordings take ~2 s on a CPU,
+    every generation asks)."""
+    key = (id(pipe.text_encoder), tuple(table))
+    cached = getattr(pipe, "_fyc_wording_embeds", None)
+    if cached is None or cached[0] != key:
+        cached = (key, _embed(pipe, [w for w, _ in table]))
+        pipe._fyc_wording_embeds = cached
+    return cached[1]
+
+
 def nearest_wording(pipe, prompt: str) -> tuple[str, str, float] | None:
     """(wording, motion, cosine) of the training wording nearest to `prompt` among the model's `motion_wordings`
     (every wording of every motion, not only the canonical ones: "drift left" is nearer "move left" than any flow
@@ -52,8 +63,7 @@ def nearest_wording(pipe, prompt: str) -> tuple[str, str, float] | None:
     table = [(w, motion) for motion, words in wordings.items() for w in words]
     if not table:
         return None
-    embeds = _embed(pipe, [prompt.strip(), *(w for w, _ in table)])
-    similarity = embeds[1:] @ embeds[0]
+    similarity = _wording_embeds(pipe, table) @ _embed(pipe, [prompt.strip()])[0]
     best = int(similarity.argmax())
     return table[best][0], table[best][1], float(similarity[best])
 

@@ -137,6 +137,9 @@ def test_a_flow_prompt_streams_its_texture_inside_a_region_that_stays_put(pipe, 
     pipe.register_to_config(motion_wordings=wordings)
     try:
         assert pipe.region_modes(["pour down", "move left", "slide left"]) == ["stream", "layer", "layer"]
+        pipe.register_to_config(motion_wordings={"move_down": ["pour down"], "flow": ["flow like water"]})
+        assert pipe.region_modes(["pour down"]) == ["layer"]  # the wordings' cached embeddings follow the config
+        pipe.register_to_config(motion_wordings=wordings)
         mask = _mask(photo)
         moved = _run(pipe, photo, [Region(mask, "move left")], ofm=6.0, output_type="np")
         streamed = _run(pipe, photo, [Region(mask, "pour down")], ofm=6.0, output_type="np")
