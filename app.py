@@ -146,8 +146,9 @@ def build_demo(engine: Engine, events: AppEvents | None = None, examples_dir=EXA
                 )
                 gr.Markdown(
                     'Keypoint JSON in the photo\'s pixels, `{"frames": [{"wrist": [x, y], ...}, ...]}`, frame 0 as in '
-                    "the photo: keypoints on a clicked object follow their tracks (motion-field model). A latent model "
-                    "with a ControlNet takes a pose video (one control image per frame) instead.",
+                    "the photo, or an OpenPose pose video (skeleton drawings, frame 0 on the photo's pose): "
+                    "keypoints on a clicked object follow their tracks (motion-field model). A latent model with a "
+                    "ControlNet is steered by the pose video's images instead.",
                 )
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
