@@ -434,11 +434,7 @@ def test_latent_model_refuses_drags(events, photo):
 
 
 def test_drag_mode_draws_an_arrow_and_reaches_the_pipeline(photo, tmp_path):
-    from tiny import make_tiny_field_pipeline
-
-    engine = Engine(segmenter="classical")
-    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
-    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    events = field_model_events(tmp_path)
     session = clicked_session(events, photo)
     with pytest.raises(gr.Error, match="inside its outline"):
         events._drag_click(session, 2, 2)  # the background, not the disk
@@ -471,12 +467,17 @@ def json_regions(text):
     return json.loads(text)
 
 
-def test_a_pose_file_reaches_the_motion_field_model(photo, tmp_path):
+def field_model_events(tmp_path) -> AppEvents:
+    """The app's events on a tiny motion-field model and the weight-free segmenter."""
     from tiny import make_tiny_field_pipeline
 
     engine = Engine(segmenter="classical")
     engine.set_pipeline(make_tiny_field_pipeline(seed=0))
-    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    return AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+
+
+def test_a_pose_file_reaches_the_motion_field_model(photo, tmp_path):
+    events = field_model_events(tmp_path)
     session = clicked_session(events, photo)
     fast = dict(ofm=4, seed=0, **FAST, keep_background=False)
     plain = read_video(events.generate(session, "nod", **fast)[0])[0]
@@ -496,13 +497,10 @@ def test_a_pose_file_reaches_the_motion_field_model(photo, tmp_path):
 
 def test_a_pose_video_reaches_the_motion_field_model_as_the_keypoints_it_shows(photo, tmp_path):
     from test_pose_images import draw_pose
-    from tiny import make_tiny_field_pipeline
 
     from fyc.video import export_mp4
 
-    engine = Engine(segmenter="classical")
-    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
-    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    events = field_model_events(tmp_path)
     session = clicked_session(events, photo)
     fast = dict(ofm=4, seed=0, **FAST, keep_background=False)
     plain = read_video(events.generate(session, "nod", **fast)[0])[0]
@@ -527,11 +525,7 @@ def test_a_pose_file_with_a_model_that_ignores_keypoints_says_so(events, photo, 
 
 
 def test_each_object_keeps_its_own_strength(photo, tmp_path):
-    from tiny import make_tiny_field_pipeline
-
-    engine = Engine(segmenter="classical")
-    engine.set_pipeline(make_tiny_field_pipeline(seed=0))
-    events = AppEvents(engine, OutputFiles(tmp_path / "scratch"))
+    events = field_model_events(tmp_path)
     session = clicked_session(events, photo, prompt="move left")
     events.set_strength(session, 2)
     events.add_object(session)
